@@ -1,0 +1,23 @@
+complete -c tlm-agg -s w -l window -d 'Window length (e.g. 10s, 1m, 500ms), aligned to the Unix epoch' -r
+complete -c tlm-agg -l lateness -d 'How long after a window\'s end its points are still accepted (event time)' -r
+complete -c tlm-agg -l gauge -d 'Gauge statistics to write, comma-separated: last (under the series\' name), min, max, mean, count, sum (as NAME.min, …) or all' -r -f -a "last\t'The value with the newest `ts`, under the series\' own name'
+min\t''
+max\t''
+mean\t''
+count\t'Number of points, as a delta counter `NAME.count`'
+sum\t''
+all\t'Every statistic above'"
+complete -c tlm-agg -l quantiles -d 'Quantiles of distributions, comma-separated, each in [0, 1]' -r
+complete -c tlm-agg -l max-line-bytes -d 'Skip lines longer than this many bytes (counted and logged as bad lines)' -r
+complete -c tlm-agg -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c tlm-agg -l log-format -d 'Log line format on stderr' -r -f -a "kv\t'key=value pairs, one event per line'
+json\t'one JSON object per line'"
+complete -c tlm-agg -l strict -d 'Exit with status 65 at the first bad input line instead of skipping it'
+complete -c tlm-agg -s v -l verbose -d 'Log more (repeat for more detail); adjusts --log-level upwards'
+complete -c tlm-agg -s q -l quiet -d 'Log less (repeat to log errors only); adjusts --log-level downwards'
+complete -c tlm-agg -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tlm-agg -s V -l version -d 'Print version'

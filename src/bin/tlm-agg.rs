@@ -1,0 +1,21 @@
+//! tlm-agg: windowed aggregation of tlm metrics.
+
+use std::process::ExitCode;
+use std::time::Duration;
+use tlm::agg::Aggregator;
+use tlm::cli::agg::AggArgs;
+use tlm::io::{expand_inputs, Output};
+
+fn main() -> ExitCode {
+    tlm::runtime::main(run)
+}
+
+fn run(args: AggArgs) -> tlm::Result<()> {
+    let inputs = expand_inputs(&args.files)?;
+    let mut aggregator = Aggregator::new(args.config()?);
+    // The tick lets an idle stream's finished windows out without waiting for more input.
+    let tick = Duration::from_nanos((args.window as u64 / 10).clamp(10_000_000, 1_000_000_000));
+    let opts = args.input.stream_options(Some(tick));
+    tlm::stream::run(inputs, &opts, &mut aggregator, &mut Output::stdout())?;
+    Ok(())
+}

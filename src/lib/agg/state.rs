@@ -1,0 +1,444 @@
+//! Per-kind window state: what one series accumulates inside one window.
+
+use crate::metric::{Kind, Metric, Temporality, Value};
+use hashbrown::HashSet;
+use std::hash::BuildHasher;
+
+/// A sum that stays an exact integer until a float joins it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sum {
+    int: i128,
+    float: f64,
+    has_float: bool,
+}
+
+impl Sum {
+    pub fn add(&mut self, v: Value) {
+        match v.as_i128() {
+            Some(i) => self.int = self.int.saturating_add(i),
+            None => {
+                self.float += v.as_f64();
+                self.has_float = true;
+            }
+        }
+    }
+
+    pub fn merge(&mut self, o: &Sum) {
+        self.int = self.int.saturating_add(o.int);
+        self.float += o.float;
+        self.has_float |= o.has_float;
+    }
+
+    pub fn value(&self) -> Value {
+        if self.has_float {
+            Value::F64(self.int as f64 + self.float)
+        } else {
+            Value::from_i128(self.int)
+        }
+    }
+}
+
+/// Count, sum, extremes and the latest value of a gauge inside a window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GaugeState {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    pub last: Value,
+    pub last_ts: i64,
+}
+
+impl GaugeState {
+    fn new(v: Value, ts: i64) -> GaugeState {
+        let f = v.as_f64();
+        GaugeState {
+            count: 1,
+            sum: f,
+            min: f,
+            max: f,
+            last: v,
+            last_ts: ts,
+        }
+    }
+
+    fn observe(&mut self, v: Value, ts: i64) {
+        let f = v.as_f64();
+        self.count += 1;
+        self.sum += f;
+        self.min = self.min.min(f);
+        self.max = self.max.max(f);
+        // Equal timestamps: the later line wins, as a later write does in a time-series store.
+        if ts >= self.last_ts {
+            self.last = v;
+            self.last_ts = ts;
+        }
+    }
+
+    fn merge(&mut self, o: &GaugeState) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        if o.last_ts >= self.last_ts {
+            self.last = o.last;
+            self.last_ts = o.last_ts;
+        }
+    }
+
+    pub fn mean(&self) -> f64 {
+        self.sum / self.count as f64
+    }
+}
+
+/// Raw observations of a distribution; weights appear only once a sample rate below 1 does.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DistState {
+    pub values: Vec<f64>,
+    pub weights: Vec<f64>,
+    pub weight: f64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl DistState {
+    fn observe(&mut self, values: &[f64], rate: f64) {
+        let w = 1.0 / rate;
+        if w != 1.0 && self.weights.len() < self.values.len() {
+            self.weights.resize(self.values.len(), 1.0);
+        }
+        for &v in values {
+            if v.is_nan() {
+                continue;
+            }
+            if self.values.is_empty() {
+                self.min = v;
+                self.max = v;
+            }
+            self.values.push(v);
+            if w != 1.0 || !self.weights.is_empty() {
+                self.weights.push(w);
+            }
+            self.weight += w;
+            self.sum += v * w;
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+        }
+    }
+
+    fn merge(&mut self, o: &DistState) {
+        if !o.weights.is_empty() || !self.weights.is_empty() {
+            self.weights.resize(self.values.len(), 1.0);
+            self.weights.extend(
+                o.weights
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(1.0, o.values.len() - o.weights.len())),
+            );
+        }
+        if self.values.is_empty() {
+            self.min = o.min;
+            self.max = o.max;
+        } else if !o.values.is_empty() {
+            self.min = self.min.min(o.min);
+            self.max = self.max.max(o.max);
+        }
+        self.values.extend_from_slice(&o.values);
+        self.weight += o.weight;
+        self.sum += o.sum;
+    }
+
+    /// Quantiles by linear interpolation between closest ranks (numpy's default, DuckDB's
+    /// `quantile_cont`); each observation stands for `1/sample_rate` copies of itself.
+    pub fn quantiles(&mut self, qs: &[f64]) -> Vec<(f64, f64)> {
+        if self.values.is_empty() {
+            return Vec::new();
+        }
+        if self.weights.is_empty() {
+            self.values.sort_unstable_by(f64::total_cmp);
+            return qs
+                .iter()
+                .map(|&q| (q, interpolate(&self.values, q)))
+                .collect();
+        }
+        let mut pairs: Vec<(f64, f64)> = self
+            .values
+            .iter()
+            .copied()
+            .zip(self.weights.iter().copied())
+            .collect();
+        pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        qs.iter()
+            .map(|&q| (q, weighted(&pairs, self.weight, q)))
+            .collect()
+    }
+}
+
+fn interpolate(sorted: &[f64], q: f64) -> f64 {
+    let h = q * (sorted.len() - 1) as f64;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// The same rule on the expanded sample: observation i fills positions [C(i-1), C(i)).
+fn weighted(pairs: &[(f64, f64)], total: f64, q: f64) -> f64 {
+    let h = q * (total - 1.0).max(0.0);
+    let at = |pos: f64| {
+        let mut cum = 0.0;
+        for &(v, w) in pairs {
+            cum += w;
+            if pos < cum {
+                return v;
+            }
+        }
+        pairs[pairs.len() - 1].0
+    };
+    let lo = h.floor();
+    let (a, b) = (at(lo), at(lo + 1.0));
+    a + (h - lo) * (b - a)
+}
+
+/// Bucket-wise histogram merge; summaries keep count/sum/min/max (quantiles cannot merge).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BucketState {
+    pub bounds: Vec<f64>,
+    pub counts: Vec<u64>,
+    pub count: u64,
+    pub sum: f64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl BucketState {
+    fn from_metric(m: &Metric) -> BucketState {
+        BucketState {
+            bounds: m.bounds.clone(),
+            counts: m.counts.clone(),
+            count: m.count.unwrap_or_else(|| m.counts.iter().sum()),
+            sum: m.sum.unwrap_or(0.0),
+            min: m.min,
+            max: m.max,
+        }
+    }
+
+    fn merge(&mut self, o: &BucketState) -> Result<(), &'static str> {
+        if self.bounds != o.bounds {
+            return Err("histogram bounds differ from earlier points of the series");
+        }
+        for (a, b) in self.counts.iter_mut().zip(&o.counts) {
+            *a += b;
+        }
+        self.count += o.count;
+        self.sum += o.sum;
+        self.min = opt(self.min, o.min, f64::min);
+        self.max = opt(self.max, o.max, f64::max);
+        Ok(())
+    }
+}
+
+fn opt(a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(f(x, y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// What one series holds within one window.
+#[derive(Clone, Debug, PartialEq)]
+pub enum State {
+    /// Delta counters: the exact sum.
+    Delta(Sum),
+    /// Cumulative counters: the latest running total and its start.
+    Cumulative {
+        last: Value,
+        last_ts: i64,
+        start_ts: Option<i64>,
+    },
+    Gauge(GaugeState),
+    Dist(DistState),
+    /// Set members, as 64-bit hashes.
+    Set(HashSet<u64>),
+    Buckets(BucketState),
+}
+
+impl State {
+    /// The state holding just `m`. `gauge_base` is the series' last absolute gauge value,
+    /// which a delta gauge (statsd `+N|g`) adds to.
+    pub fn new(m: &Metric, gauge_base: Option<Value>) -> State {
+        let v = m.value.unwrap_or_default();
+        match (m.kind, m.temporality) {
+            (Kind::Counter, Some(Temporality::Cumulative)) => State::Cumulative {
+                last: v,
+                last_ts: m.ts,
+                start_ts: m.start_ts,
+            },
+            (Kind::Counter, _) => {
+                let mut s = Sum::default();
+                s.add(v);
+                State::Delta(s)
+            }
+            (Kind::Gauge, t) => State::Gauge(GaugeState::new(gauge_value(v, t, gauge_base), m.ts)),
+            (Kind::Distribution, _) => {
+                let mut d = DistState::default();
+                d.observe(&m.values, m.sample_rate.unwrap_or(1.0));
+                State::Dist(d)
+            }
+            (Kind::Set, _) => {
+                let mut s = HashSet::new();
+                add_members(&mut s, m);
+                State::Set(s)
+            }
+            (Kind::Histogram | Kind::Summary, _) => State::Buckets(BucketState::from_metric(m)),
+        }
+    }
+
+    /// Adds `m` (of the same series) to this state.
+    pub fn observe(&mut self, m: &Metric) -> Result<(), &'static str> {
+        let v = m.value.unwrap_or_default();
+        match self {
+            State::Delta(s) => s.add(v),
+            State::Cumulative {
+                last,
+                last_ts,
+                start_ts,
+            } => {
+                if m.ts >= *last_ts {
+                    *last = v;
+                    *last_ts = m.ts;
+                    *start_ts = m.start_ts;
+                }
+            }
+            State::Gauge(g) => {
+                let base = Some(g.last);
+                g.observe(gauge_value(v, m.temporality, base), m.ts);
+            }
+            State::Dist(d) => d.observe(&m.values, m.sample_rate.unwrap_or(1.0)),
+            State::Set(s) => add_members(s, m),
+            State::Buckets(b) => b.merge(&BucketState::from_metric(m))?,
+        }
+        Ok(())
+    }
+
+    /// Merges a partial state of the same series and window (parallel aggregation).
+    pub fn merge(&mut self, o: &State) -> Result<(), &'static str> {
+        match (self, o) {
+            (State::Delta(a), State::Delta(b)) => a.merge(b),
+            (
+                State::Cumulative {
+                    last,
+                    last_ts,
+                    start_ts,
+                },
+                State::Cumulative {
+                    last: l,
+                    last_ts: t,
+                    start_ts: s,
+                },
+            ) => {
+                if t >= last_ts {
+                    *last = *l;
+                    *last_ts = *t;
+                    *start_ts = *s;
+                }
+            }
+            (State::Gauge(a), State::Gauge(b)) => a.merge(b),
+            (State::Dist(a), State::Dist(b)) => a.merge(b),
+            (State::Set(a), State::Set(b)) => a.extend(b.iter().copied()),
+            (State::Buckets(a), State::Buckets(b)) => a.merge(b)?,
+            _ => return Err("states of different kinds"),
+        }
+        Ok(())
+    }
+
+    /// The last absolute gauge value, carried to the next window for delta gauges.
+    pub fn gauge_last(&self) -> Option<Value> {
+        match self {
+            State::Gauge(g) => Some(g.last),
+            _ => None,
+        }
+    }
+}
+
+fn gauge_value(v: Value, t: Option<Temporality>, base: Option<Value>) -> Value {
+    match (t, base) {
+        (Some(Temporality::Delta), Some(b)) => match (b.as_i128(), v.as_i128()) {
+            (Some(x), Some(y)) => Value::from_i128(x.saturating_add(y)),
+            _ => Value::F64(b.as_f64() + v.as_f64()),
+        },
+        _ => v,
+    }
+}
+
+fn add_members(s: &mut HashSet<u64>, m: &Metric) {
+    let h = hashbrown::DefaultHashBuilder::default();
+    // A fixed-seed hasher is not needed: hashes never leave this process.
+    for member in m.members.iter() {
+        s.insert(h.hash_one(member));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sum_stays_exact_past_2_pow_53() {
+        let mut s = Sum::default();
+        s.add(Value::U64(u64::MAX - 1));
+        s.add(Value::U64(1));
+        assert_eq!(s.value(), Value::U64(u64::MAX));
+        s.add(Value::F64(0.5));
+        assert!(matches!(s.value(), Value::F64(_)));
+    }
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let mut d = DistState::default();
+        d.observe(&[4.0, 1.0, 3.0, 2.0], 1.0);
+        let q = d.quantiles(&[0.0, 0.5, 0.9, 1.0]);
+        assert_eq!(q, vec![(0.0, 1.0), (0.5, 2.5), (0.9, 3.7), (1.0, 4.0)]);
+    }
+
+    #[test]
+    fn weighted_quantiles_expand_samples() {
+        // 1 sampled at 0.5 stands for two 1s: the sample is {1,1,2,3}.
+        let mut d = DistState::default();
+        d.observe(&[1.0], 0.5);
+        d.observe(&[2.0, 3.0], 1.0);
+        assert_eq!(d.weight, 4.0);
+        let q = d.quantiles(&[0.5]);
+        assert_eq!(q, vec![(0.5, 1.5)]);
+    }
+
+    #[test]
+    fn delta_gauges_add_to_the_last_value() {
+        let mut m = Metric::gauge("g", Value::U64(10), 1);
+        let mut st = State::new(&m, None);
+        m.temporality = Some(Temporality::Delta);
+        m.value = Some(Value::I64(-15));
+        m.ts = 2;
+        st.observe(&m).unwrap();
+        assert_eq!(st.gauge_last(), Some(Value::I64(-5)));
+    }
+
+    #[test]
+    fn merge_equals_observing_everything() {
+        let mut whole = DistState::default();
+        let (mut a, mut b) = (DistState::default(), DistState::default());
+        whole.observe(&[1.0, 5.0], 1.0);
+        whole.observe(&[3.0], 0.25);
+        a.observe(&[1.0, 5.0], 1.0);
+        b.observe(&[3.0], 0.25);
+        a.merge(&b);
+        assert_eq!(
+            a.quantiles(&[0.1, 0.5, 0.9]),
+            whole.quantiles(&[0.1, 0.5, 0.9])
+        );
+        assert_eq!(
+            (a.weight, a.sum, a.min, a.max),
+            (whole.weight, whole.sum, whole.min, whole.max)
+        );
+    }
+}

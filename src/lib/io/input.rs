@@ -1,0 +1,108 @@
+//! Inputs: stdin when none or `-` is given, else files and quoted globs, in order.
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Input {
+    /// The name used in log lines (`file=`).
+    pub fn label(&self) -> String {
+        match self {
+            Input::Stdin => "-".into(),
+            Input::File(p) => p.display().to_string(),
+        }
+    }
+
+    pub fn open(&self) -> Result<Box<dyn Read + Send>> {
+        match self {
+            Input::Stdin => Ok(Box::new(std::io::stdin())),
+            Input::File(p) => File::open(p)
+                .map(|f| Box::new(f) as Box<dyn Read + Send>)
+                .map_err(|e| Error::no_input(format!("cannot open {}: {e}", p.display()))),
+        }
+    }
+}
+
+fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Expands arguments to inputs; every named file must exist and every glob must match.
+pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>> {
+    if args.is_empty() {
+        return Ok(vec![Input::Stdin]);
+    }
+    let mut inputs = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            inputs.push(Input::Stdin);
+            continue;
+        }
+        let path = PathBuf::from(arg);
+        if path.exists() || !is_glob(arg) {
+            if !path.is_file() && !is_fifo_or_device(&path) {
+                return Err(Error::no_input(format!("no such file: {arg}")));
+            }
+            inputs.push(Input::File(path));
+            continue;
+        }
+        let matches =
+            glob::glob(arg).map_err(|e| Error::usage(format!("bad glob `{arg}`: {e}")))?;
+        let mut found: Vec<PathBuf> = matches
+            .filter_map(|m| m.ok())
+            .filter(|p| p.is_file())
+            .collect();
+        if found.is_empty() {
+            return Err(Error::no_input(format!("no file matches `{arg}`")));
+        }
+        found.sort();
+        inputs.extend(found.into_iter().map(Input::File));
+    }
+    Ok(inputs)
+}
+
+fn is_fifo_or_device(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_char_device())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdin_by_default_and_dash() {
+        assert_eq!(expand_inputs(&[]).unwrap(), vec![Input::Stdin]);
+        assert_eq!(expand_inputs(&["-".into()]).unwrap(), vec![Input::Stdin]);
+    }
+
+    #[test]
+    fn globs_expand_sorted_and_missing_is_no_input() {
+        let dir = std::env::temp_dir().join(format!("tlm-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in ["b.ndjson", "a.ndjson"] {
+            std::fs::write(dir.join(n), "").unwrap();
+        }
+        let pattern = format!("{}/*.ndjson", dir.display());
+        let got = expand_inputs(&[pattern]).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Input::File(dir.join("a.ndjson")),
+                Input::File(dir.join("b.ndjson"))
+            ]
+        );
+        let err = expand_inputs(&[format!("{}/none-*.x", dir.display())]).unwrap_err();
+        assert_eq!(err.exit, crate::error::Exit::NoInput);
+        let err = expand_inputs(&[format!("{}/missing", dir.display())]).unwrap_err();
+        assert_eq!(err.exit, crate::error::Exit::NoInput);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

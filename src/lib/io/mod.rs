@@ -1,0 +1,7 @@
+//! Inputs (stdin, files, globs) and the buffered output that every command writes through.
+
+pub mod input;
+pub mod output;
+
+pub use input::{expand_inputs, Input};
+pub use output::Output;

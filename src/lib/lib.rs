@@ -1,0 +1,23 @@
+//! tlm: small telemetry commands that compose with Unix pipes.
+//!
+//! The library holds all behaviour; the binaries in `src/bin` parse flags and wire modules.
+//! Every command reads and writes tlm metric v1 (`docs/format.md`): one JSON metric per line.
+
+pub mod agg;
+pub mod cli;
+pub mod collect;
+pub mod encode;
+pub mod error;
+pub mod io;
+pub mod log;
+pub mod metric;
+pub mod ndjson;
+pub mod publish;
+pub mod runtime;
+pub mod schedule;
+pub mod signals;
+pub mod stream;
+pub mod time;
+
+pub use error::{Error, Exit, Result};
+pub use metric::{Kind, Metric, Temporality, Value};

@@ -1,0 +1,242 @@
+//! Writes a `Metric` as one tlm metric v1 line, fields in the contract's order.
+
+use crate::metric::{Metric, Value};
+
+/// Appends `s` as a JSON string (with quotes) to `out`.
+#[inline]
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes);
+    } else {
+        for &b in bytes {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                c if c < 0x20 => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[(c >> 4) as usize]);
+                    out.push(HEX[(c & 15) as usize]);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// Appends a float; NaN and infinities become the strings the contract names.
+#[inline]
+pub fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        let mut buf = ryu::Buffer::new();
+        out.extend_from_slice(buf.format_finite(v).as_bytes());
+    } else if v.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if v > 0.0 {
+        out.extend_from_slice(b"\"+Inf\"");
+    } else {
+        out.extend_from_slice(b"\"-Inf\"");
+    }
+}
+
+#[inline]
+pub fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(v).as_bytes());
+}
+
+#[inline]
+pub fn write_value(out: &mut Vec<u8>, v: Value) {
+    match v {
+        Value::U64(v) => write_int(out, v),
+        Value::I64(v) => write_int(out, v),
+        Value::F64(v) => write_f64(out, v),
+    }
+}
+
+fn key(out: &mut Vec<u8>, k: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn f64_array(out: &mut Vec<u8>, name: &str, vs: &[f64]) {
+    key(out, name);
+    out.push(b'[');
+    for (i, &v) in vs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_f64(out, v);
+    }
+    out.push(b']');
+}
+
+/// Appends one line (with its trailing newline) to `out`.
+pub fn encode(m: &Metric, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"name\":");
+    write_str(out, &m.name);
+    out.extend_from_slice(b",\"kind\":\"");
+    out.extend_from_slice(m.kind.as_str().as_bytes());
+    out.push(b'"');
+    if let Some(t) = m.temporality {
+        key(out, "temporality");
+        out.push(b'"');
+        out.extend_from_slice(t.as_str().as_bytes());
+        out.push(b'"');
+    }
+    if !m.unit.is_empty() {
+        key(out, "unit");
+        write_str(out, &m.unit);
+    }
+    if let Some(v) = m.value {
+        key(out, "value");
+        write_value(out, v);
+    }
+    encode_arrays(m, out);
+    for (name, v) in [("sum", m.sum), ("min", m.min), ("max", m.max)] {
+        if let Some(v) = v {
+            key(out, name);
+            write_f64(out, v);
+        }
+    }
+    key(out, "ts");
+    write_int(out, m.ts);
+    if let Some(s) = m.start_ts {
+        key(out, "start_ts");
+        write_int(out, s);
+    }
+    if !m.tags.is_empty() {
+        key(out, "tags");
+        out.push(b'{');
+        for (i, (k, v)) in m.tags.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, k);
+            out.push(b':');
+            write_str(out, v);
+        }
+        out.push(b'}');
+    }
+    if !m.extra.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(m.extra.as_bytes());
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn encode_arrays(m: &Metric, out: &mut Vec<u8>) {
+    if !m.members.is_empty() {
+        key(out, "values");
+        out.push(b'[');
+        for (i, s) in m.members.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, s);
+        }
+        out.push(b']');
+    } else if !m.values.is_empty() || m.kind == crate::metric::Kind::Distribution {
+        f64_array(out, "values", &m.values);
+    }
+    if let Some(r) = m.sample_rate {
+        key(out, "sample_rate");
+        write_f64(out, r);
+    }
+    if !m.bounds.is_empty() || !m.counts.is_empty() {
+        f64_array(out, "bounds", &m.bounds);
+        key(out, "counts");
+        out.push(b'[');
+        for (i, &c) in m.counts.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_int(out, c);
+        }
+        out.push(b']');
+    }
+    if !m.quantiles.is_empty() {
+        key(out, "quantiles");
+        out.push(b'[');
+        for (i, &(q, v)) in m.quantiles.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            write_f64(out, q);
+            out.push(b',');
+            write_f64(out, v);
+            out.push(b']');
+        }
+        out.push(b']');
+    }
+    if let Some(c) = m.count {
+        key(out, "count");
+        write_int(out, c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metric::{Kind, Temporality};
+
+    fn line(m: &Metric) -> String {
+        let mut out = Vec::new();
+        encode(m, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn field_order_follows_the_contract() {
+        let m = Metric::counter("api.requests", Temporality::Delta, Value::U64(10), 20)
+            .with_tag("route", "/login")
+            .with_tag("env", "prod");
+        let m = Metric {
+            start_ts: Some(10),
+            ..m
+        };
+        assert_eq!(
+            line(&m),
+            "{\"name\":\"api.requests\",\"kind\":\"counter\",\"temporality\":\"delta\",\"value\":10,\"ts\":20,\"start_ts\":10,\"tags\":{\"env\":\"prod\",\"route\":\"/login\"}}\n"
+        );
+    }
+
+    #[test]
+    fn specials_and_escapes() {
+        let mut m = Metric::gauge("a\"b\n", Value::F64(f64::NAN), 1);
+        m.unit = "ms".into();
+        assert_eq!(
+            line(&m),
+            "{\"name\":\"a\\\"b\\n\",\"kind\":\"gauge\",\"unit\":\"ms\",\"value\":\"NaN\",\"ts\":1}\n"
+        );
+    }
+
+    #[test]
+    fn summary_layout() {
+        let m = Metric {
+            name: "db.query".into(),
+            kind: Kind::Summary,
+            temporality: Some(Temporality::Delta),
+            quantiles: vec![(0.5, 13.0)],
+            count: Some(6),
+            sum: Some(211.4),
+            min: Some(12.5),
+            max: Some(80.2),
+            ts: 2,
+            start_ts: Some(1),
+            ..Metric::default()
+        };
+        assert_eq!(
+            line(&m),
+            "{\"name\":\"db.query\",\"kind\":\"summary\",\"temporality\":\"delta\",\"quantiles\":[[0.5,13.0]],\"count\":6,\"sum\":211.4,\"min\":12.5,\"max\":80.2,\"ts\":2,\"start_ts\":1}\n"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! The NDJSON codec for tlm metric v1: a line splitter, a decoder and an encoder.
+
+pub mod decode;
+pub mod encode;
+pub mod lines;
+
+pub use decode::{DecodeError, Decoder};
+pub use encode::encode;
+pub use lines::{LineError, LineReader};

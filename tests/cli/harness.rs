@@ -1,0 +1,52 @@
+//! Running the real binaries.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+pub fn bin(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "tlm-agg" => env!("CARGO_BIN_EXE_tlm-agg"),
+        "tlm-collect" => env!("CARGO_BIN_EXE_tlm-collect"),
+        "tlm-publish" => env!("CARGO_BIN_EXE_tlm-publish"),
+        other => panic!("unknown binary {other}"),
+    })
+}
+
+/// Runs `name args` with `stdin`, returning its output.
+pub fn run(name: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(bin(name))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(data.as_bytes());
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    out
+}
+
+/// Runs a shell pipeline with the binaries' directory first on PATH.
+pub fn sh(script: &str) -> Output {
+    let dir = bin("tlm-agg").parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("bash")
+        .args(["-o", "pipefail", "-c", script])
+        .env("PATH", path)
+        .output()
+        .expect("bash")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

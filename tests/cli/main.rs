@@ -1,0 +1,7 @@
+//! End-to-end tests: the real binaries in real pipelines.
+
+mod codec;
+mod docs;
+mod golden;
+mod harness;
+mod pipeline;

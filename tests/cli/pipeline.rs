@@ -1,0 +1,181 @@
+//! Real pipelines of the real binaries.
+
+use super::harness::{bin, run, sh, text};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn collect_agg_publish_prints_valid_graphite() {
+    let out = sh("tlm-collect system --interval 1s --count 3 | tlm-agg --window 10s | tlm-publish --format graphite");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 20, "too few lines:\n{stdout}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for line in &lines {
+        let parts: Vec<&str> = line.split(' ').collect();
+        assert_eq!(parts.len(), 3, "not `name value ts`: {line}");
+        assert!(!parts[0].is_empty());
+        assert!(
+            parts[1].parse::<f64>().is_ok_and(f64::is_finite),
+            "value: {line}"
+        );
+        let ts: i64 = parts[2].parse().expect("integer seconds");
+        assert!(
+            (now - 60..=now + 20).contains(&ts),
+            "ts {ts} not near now {now}"
+        );
+    }
+    for name in [
+        "system.memory.total;",
+        "system.load.1m;",
+        "system.cpu.time;cpu=total;",
+    ] {
+        assert!(stdout.contains(name), "missing {name}");
+    }
+}
+
+#[test]
+fn counter64_passes_through_digit_for_digit() {
+    let line = r#"{"name":"if.hc_in_octets","kind":"counter","temporality":"cumulative","value":12345678901234567890,"ts":1767225600123456789}"#;
+    for format in ["ndjson", "graphite", "influx"] {
+        let out = run("tlm-publish", &["--format", format], &format!("{line}\n"));
+        assert!(out.status.success());
+        assert!(
+            text(&out.stdout).contains("12345678901234567890"),
+            "{format}: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn broken_pipe_ends_quietly() {
+    let out = sh("tlm-collect system --interval 0.01s --count 100000 | head -1; echo \"status=${PIPESTATUS[0]}\" >&2");
+    let stderr = text(&out.stderr);
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("status=0") || stderr.contains("status=141"),
+        "{stderr}"
+    );
+    let out = sh("yes '{\"name\":\"x\",\"kind\":\"gauge\",\"value\":1}' | head -200000 | tlm-publish --format graphite | head -2; echo \"status=${PIPESTATUS[2]}\" >&2");
+    let stderr = text(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && stderr.contains("status=0"),
+        "{stderr}"
+    );
+}
+
+/// SIGTERM while windows are open: they are written out, then the command exits 0.
+#[test]
+fn sigterm_flushes_open_windows() {
+    let mut child = Command::new(bin("tlm-agg"))
+        .args(["--window", "1h"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for v in [1, 2, 3] {
+        writeln!(
+            stdin,
+            r#"{{"name":"req","kind":"counter","temporality":"delta","value":{v}}}"#
+        )
+        .unwrap();
+    }
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(r#""name":"req","kind":"counter","temporality":"delta","value":6,"#),
+        "{stdout}"
+    );
+    assert!(text(&out.stderr).contains("signal=SIGTERM"));
+}
+
+/// A slow live stream reaches the reader as soon as a window closes, without EOF.
+#[test]
+fn idle_stream_windows_reach_the_reader_promptly() {
+    let mut child = Command::new(bin("tlm-agg"))
+        .args(["--window", "100ms"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, r#"{{"name":"live","kind":"gauge","value":7}}"#).unwrap();
+    stdin.flush().unwrap();
+    let started = Instant::now();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.contains(r#""name":"live""#), "{line}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn bad_lines_are_rate_limited() {
+    let mut input = String::new();
+    for _ in 0..1000 {
+        input.push_str("not json\n");
+    }
+    input.push_str(r#"{"name":"x","kind":"gauge","value":1,"ts":1767225600000000000}"#);
+    input.push('\n');
+    let out = run("tlm-agg", &[], &input);
+    assert!(out.status.success());
+    let stderr = text(&out.stderr);
+    let warnings = stderr
+        .lines()
+        .filter(|l| l.contains("event=bad_line "))
+        .count();
+    assert!((1..=20).contains(&warnings), "{warnings} warnings");
+    assert!(
+        stderr.contains("event=bad_lines_total count=1000"),
+        "{stderr}"
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+}
+
+#[test]
+fn env_vars_set_flags() {
+    let out = sh("printf '%s\\n' '{\"name\":\"x\",\"kind\":\"gauge\",\"value\":1,\"ts\":1767225600000000000}' '{\"name\":\"x\",\"kind\":\"gauge\",\"value\":3,\"ts\":1767225630000000000}' | TLM_AGG_WINDOW=1m TLM_AGG_GAUGE=mean TLM_PUBLISH_FORMAT=graphite tlm-agg | TLM_PUBLISH_FORMAT=graphite tlm-publish");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "x.mean 2.0 1767225660\n");
+}
+
+#[test]
+fn globs_and_files_are_read_in_order() {
+    let dir = std::env::temp_dir().join(format!("tlm-cli-glob-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, v) in [("b.ndjson", 2), ("a.ndjson", 1)] {
+        let line = format!("{{\"name\":\"n\",\"kind\":\"gauge\",\"value\":{v},\"ts\":{v}}}\n");
+        std::fs::write(dir.join(name), line).unwrap();
+    }
+    let pattern = format!("{}/*.ndjson", dir.display());
+    let out = run(
+        "tlm-publish",
+        &["--format", "graphite", "--input", &pattern],
+        "",
+    );
+    assert_eq!(text(&out.stdout), "n 1 0\nn 2 0\n");
+    let out = run(
+        "tlm-publish",
+        &["--input", &format!("{}/none-*.x", dir.display())],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(66));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
