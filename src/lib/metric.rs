@@ -233,14 +233,17 @@ impl Tags {
         let mut spans = std::mem::take(&mut self.spans);
         // Stable sort keeps push order among equal keys, so the last of a run is the newest.
         spans.sort_by(|a, b| self.key_of(*a).cmp(self.key_of(*b)));
-        let mut kept: Vec<TagSpan> = Vec::with_capacity(spans.len());
-        for s in spans {
-            match kept.last_mut() {
-                Some(last) if self.key_of(*last) == self.key_of(s) => *last = s,
-                _ => kept.push(s),
+        let mut kept = 0;
+        for i in 0..spans.len() {
+            if kept > 0 && self.key_of(spans[kept - 1]) == self.key_of(spans[i]) {
+                spans[kept - 1] = spans[i];
+            } else {
+                spans[kept] = spans[i];
+                kept += 1;
             }
         }
-        self.spans = kept;
+        spans.truncate(kept);
+        self.spans = spans;
     }
 
     fn is_sorted_unique(&self) -> bool {

@@ -102,7 +102,12 @@ pub fn run(
                         out.flush()?;
                     }
                 }
-                Ok(Msg::Done(result)) => break result?,
+                Ok(Msg::Done(Ok(stats))) => break stats,
+                Ok(Msg::Done(Err(e))) => {
+                    // Under --strict, what was already produced still reaches the reader.
+                    out.flush()?;
+                    return Err(e);
+                }
                 Err(_) => return Err(Error::internal("reader thread ended without a result")),
             },
             recv(signals.receiver()) -> sig => {

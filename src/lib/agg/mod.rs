@@ -328,8 +328,8 @@ fn emit(
                 (m.kind, m.temporality, m.start_ts) = (Kind::Gauge, None, None);
                 m.value = Some(match stat {
                     GaugeStat::Last | GaugeStat::All => g.last,
-                    GaugeStat::Min => Value::F64(g.min),
-                    GaugeStat::Max => Value::F64(g.max),
+                    GaugeStat::Min => g.min,
+                    GaugeStat::Max => g.max,
                     GaugeStat::Mean => Value::F64(g.mean()),
                     GaugeStat::Sum => Value::F64(g.sum),
                     GaugeStat::Count => {

@@ -43,10 +43,27 @@ impl Sum {
 pub struct GaugeState {
     pub count: u64,
     pub sum: f64,
-    pub min: f64,
-    pub max: f64,
+    /// Extremes keep the observed values, so integer gauges stay integers.
+    pub min: Value,
+    pub max: Value,
     pub last: Value,
     pub last_ts: i64,
+}
+
+fn smaller(a: Value, b: Value) -> Value {
+    if b.as_f64() < a.as_f64() {
+        b
+    } else {
+        a
+    }
+}
+
+fn larger(a: Value, b: Value) -> Value {
+    if b.as_f64() > a.as_f64() {
+        b
+    } else {
+        a
+    }
 }
 
 impl GaugeState {
@@ -55,19 +72,18 @@ impl GaugeState {
         GaugeState {
             count: 1,
             sum: f,
-            min: f,
-            max: f,
+            min: v,
+            max: v,
             last: v,
             last_ts: ts,
         }
     }
 
     fn observe(&mut self, v: Value, ts: i64) {
-        let f = v.as_f64();
         self.count += 1;
-        self.sum += f;
-        self.min = self.min.min(f);
-        self.max = self.max.max(f);
+        self.sum += v.as_f64();
+        self.min = smaller(self.min, v);
+        self.max = larger(self.max, v);
         // Equal timestamps: the later line wins, as a later write does in a time-series store.
         if ts >= self.last_ts {
             self.last = v;
@@ -78,8 +94,8 @@ impl GaugeState {
     fn merge(&mut self, o: &GaugeState) {
         self.count += o.count;
         self.sum += o.sum;
-        self.min = self.min.min(o.min);
-        self.max = self.max.max(o.max);
+        self.min = smaller(self.min, o.min);
+        self.max = larger(self.max, o.max);
         if o.last_ts >= self.last_ts {
             self.last = o.last;
             self.last_ts = o.last_ts;

@@ -107,19 +107,24 @@ impl<'a> Cursor<'a> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            match self.b.get(i) {
-                None => return syntax("unterminated string", start - 1),
-                Some(b'"') => break,
-                Some(b'\\') => {
-                    escaped = true;
-                    i += 2;
+            let Some(at) = super::scan::find_special(self.b, i) else {
+                return syntax("unterminated string", start - 1);
+            };
+            match self.b[at] {
+                b'"' => {
+                    i = at;
+                    break;
                 }
-                Some(&c) if c < 0x20 => return syntax("control character in string", i),
-                Some(_) => i += 1,
+                b'\\' => {
+                    escaped = true;
+                    i = at + 2;
+                }
+                _ => return syntax("control character in string", at),
             }
         }
+        let raw = &self.b[start..i];
         self.i = i + 1;
-        Ok((&self.b[start..i], escaped))
+        Ok((raw, escaped))
     }
 
     /// Decodes a string into `out` (cleared first).
@@ -128,10 +133,7 @@ impl<'a> Cursor<'a> {
         let (raw, escaped) = self.raw_string()?;
         out.clear();
         if !escaped {
-            match std::str::from_utf8(raw) {
-                Ok(s) => out.push_str(s),
-                Err(_) => return invalid_utf8(),
-            }
+            out.push_str(utf8(raw)?);
             return Ok(());
         }
         unescape(raw, out, at)
@@ -206,10 +208,8 @@ impl<'a> Cursor<'a> {
                 if escaped {
                     let mut tmp = String::new();
                     unescape(raw, &mut tmp, at)
-                } else if std::str::from_utf8(raw).is_err() {
-                    invalid_utf8()
                 } else {
-                    Ok(())
+                    utf8(raw).map(|_| ())
                 }
             }
             Some(b'{') => {
@@ -302,6 +302,16 @@ impl<'a> Cursor<'a> {
             }
         }
     }
+}
+
+/// Checks UTF-8, with a fast path for ASCII, by far the common case in metric names and tags.
+#[inline]
+fn utf8(raw: &[u8]) -> Result<&str> {
+    if raw.is_ascii() {
+        // SAFETY: every byte is ASCII, and ASCII is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(raw) });
+    }
+    std::str::from_utf8(raw).or_else(|_| invalid_utf8())
 }
 
 fn invalid_utf8<T>() -> Result<T> {
@@ -614,8 +624,7 @@ impl Decoder {
                 unescape(raw, &mut v, at)?;
                 m.tags.push(&key, &v);
             } else {
-                let v = std::str::from_utf8(raw).or_else(|_| invalid_utf8())?;
-                m.tags.push(&key, v);
+                m.tags.push(&key, utf8(raw)?);
             }
             if !c.comma_or_end(b'}')? {
                 return Ok(());

@@ -7,7 +7,8 @@ use crate::metric::{Metric, Value};
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+    let plain = super::scan::find_special(bytes, 0).is_none();
+    if plain {
         out.extend_from_slice(bytes);
     } else {
         for &b in bytes {

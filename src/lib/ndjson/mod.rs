@@ -3,6 +3,7 @@
 pub mod decode;
 pub mod encode;
 pub mod lines;
+pub mod scan;
 
 pub use decode::{DecodeError, Decoder};
 pub use encode::encode;
