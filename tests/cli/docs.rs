@@ -49,7 +49,13 @@ fn man_page(cmd: clap::Command) -> Vec<u8> {
             ));
         }
     }
-    extra.push_str(".SH ENVIRONMENT\nEvery option can also be set with the environment variable named in its description (TLM_*). Flags on the command line win over the environment. NO_COLOR turns colour off.\n");
+    extra.push_str(".SH ENVIRONMENT\nOptions given on the command line win over the environment. NO_COLOR turns colour off.\n");
+    for (var, flag) in env_vars(&cmd) {
+        extra.push_str(&format!(
+            ".TP\n.B {var}\n\\fB\\-\\-{}\\fR\n",
+            flag.replace('-', "\\-")
+        ));
+    }
     extra.push_str(".SH EXIT STATUS\n");
     for (code, text) in tlm::Exit::TABLE {
         extra.push_str(&format!(
@@ -69,6 +75,47 @@ fn man_page(cmd: clap::Command) -> Vec<u8> {
     out.extend_from_slice(extra.as_bytes());
     man.render_version_section(&mut out).unwrap();
     out
+}
+
+/// (variable, long flag) of every option of `cmd` and its subcommands, sorted.
+fn env_vars(cmd: &clap::Command) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            Some((
+                a.get_env()?.to_string_lossy().into_owned(),
+                a.get_long()?.to_owned(),
+            ))
+        })
+        .collect();
+    for sub in cmd.get_subcommands() {
+        vars.extend(env_vars(sub));
+    }
+    vars.sort();
+    vars.dedup();
+    vars
+}
+
+#[test]
+fn every_option_has_an_environment_variable() {
+    for cmd in tlm::cli::commands() {
+        let mut cmds = vec![cmd.clone()];
+        cmds.extend(cmd.get_subcommands().cloned());
+        for c in cmds {
+            for a in c.get_arguments() {
+                let exempt = a.is_positional()
+                    || ["help", "version", "verbose", "quiet"].contains(&a.get_id().as_str());
+                assert!(
+                    exempt
+                        || a.get_env()
+                            .is_some_and(|e| e.to_string_lossy().starts_with("TLM_")),
+                    "{} --{} has no TLM_* variable",
+                    c.get_name(),
+                    a.get_id()
+                );
+            }
+        }
+    }
 }
 
 #[test]
