@@ -23,7 +23,7 @@ gen_data() {
 
 # time_cmd CMD... -> prints the median wall seconds of $RUNS runs (default 3)
 time_cmd() {
-  local runs=${RUNS:-3} t=()
+  local runs=${RUNS:-5} t=()
   for _ in $(seq "$runs"); do
     local s e
     s=$(date +%s%N)
@@ -34,9 +34,14 @@ time_cmd() {
   printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]/1e9}'
 }
 
-# row NAME LINES SECONDS [BASE_SECONDS] -> one table row with lines/s and the ratio to base
+# row NAME LINES SECONDS TLM_SECONDS -> one table row: time, lines/s, and tlm's speed relative
+# to this row (>1: tlm is faster)
 row() {
-  awk -v n="$1" -v l="$2" -v s="$3" -v b="${4:-}" 'BEGIN {
-    r = (b == "") ? "" : sprintf("%.2fx", b / s);
-    printf "| %-34s | %8.3f s | %12.0f lines/s | %8s |\n", n, s, l / s, r }'
+  awk -v n="$1" -v l="$2" -v s="$3" -v t="$4" 'BEGIN {
+    printf "| %-40s | %9.3f s | %13.0f | %8.2fx |\n", n, s, l / s, s / t }'
+}
+
+table_head() {
+  echo "| command                                  |        time |       lines/s | tlm speed vs this |"
+  echo "|------------------------------------------|-------------|---------------|----------|"
 }
