@@ -1,5 +1,16 @@
 complete -c tlm-agg -s w -l window -d 'Window length (e.g. 10s, 1m, 500ms), aligned to the Unix epoch' -r
+complete -c tlm-agg -l every -d 'Sliding windows: start a window of --window length every DURATION (must divide it)' -r
 complete -c tlm-agg -l lateness -d 'How long after a window\'s end its points are still accepted (event time)' -r
+complete -c tlm-agg -l late -d 'Points for a window already written: drop them, or write a correction line' -r -f -a "drop\t'Count and log it, then drop it'
+emit\t'Write its window\'s aggregate of late points as a correction line (`"correction":true`)'"
+complete -c tlm-agg -l clock -d 'Place points by their own `ts` (event) or by the time they are read (wall)' -r -f -a "event\t'The point\'s own `ts`'
+wall\t'The time the point was read (for sources with bad clocks)'"
+complete -c tlm-agg -l by -d 'Group by name and only these tags, merging series that differ in others' -r
+complete -c tlm-agg -l without -d 'Group by name and all tags but these' -r
+complete -c tlm-agg -l match -d 'Aggregate only series whose name matches one of these globs (others are dropped)' -r
+complete -c tlm-agg -l exclude -d 'Drop series whose name matches one of these globs' -r
+complete -c tlm-agg -l max-rate -d 'Highest plausible counter rate per second: a drop whose wrap would imply more is a reset' -r
+complete -c tlm-agg -l max-series -d 'Refuse new series beyond this many (counted and logged), bounding memory' -r
 complete -c tlm-agg -l gauge -d 'Gauge statistics to write, comma-separated: last (under the series\' name), min, max, mean, count, sum (as NAME.min, …) or all' -r -f -a "last\t'The value with the newest `ts`, under the series\' own name'
 min\t''
 max\t''
@@ -16,6 +27,8 @@ debug\t''
 trace\t''"
 complete -c tlm-agg -l log-format -d 'Log line format on stderr' -r -f -a "kv\t'key=value pairs, one event per line'
 json\t'one JSON object per line'"
+complete -c tlm-agg -l rate -d 'Also write NAME.rate (per second) for delta counters; cumulative counters always get one'
+complete -c tlm-agg -l cumulative -d 'Write counters as running totals per series (what Prometheus needs)'
 complete -c tlm-agg -l strict -d 'Exit with status 65 at the first bad input line instead of skipping it'
 complete -c tlm-agg -s v -l verbose -d 'Log more (repeat for more detail); adjusts --log-level upwards'
 complete -c tlm-agg -s q -l quiet -d 'Log less (repeat to log errors only); adjusts --log-level downwards'

@@ -1,130 +1,88 @@
 //! Windowed aggregation: the core that tlm-agg runs on NDJSON and tlm-statsd runs on flushes.
 //!
-//! Points are grouped by series and by tumbling window of event time (`ts`), aligned to the
-//! Unix epoch. A window is written once the newest event time seen passes its end plus the
-//! allowed lateness, when the input has been idle past that point on the wall clock, or at the
-//! end of input. Output is ordered by window, then series name and tags, so runs diff cleanly.
+//! Points are grouped by series (or by `--by`/`--without` tag sets) and by window of event
+//! time (`ts`), tumbling or sliding, aligned to the Unix epoch. A window is written once the
+//! newest event time seen passes its end plus the allowed lateness, when the input has been
+//! idle past that point on the wall clock, or at the end of input. Output is ordered by
+//! window, then series name and tags, so runs diff cleanly. The rules per kind are in
+//! docs/aggregation.md.
 
+pub mod config;
+pub mod counter;
+pub mod emit;
+pub mod hll;
 pub mod series;
+pub mod sketch;
 pub mod state;
+
+pub use config::{AggConfig, Clock, GaugeStat, Grouping, Late, NameFilter};
 
 use crate::error::Result;
 use crate::io::Output;
 use crate::log::RateLimit;
 use crate::metric::{Kind, Metric, Temporality, Value};
-use crate::ndjson::encode;
 use crate::stream::StreamSink;
-use crate::time::align_down;
+use crate::time::{align_down, now_ns};
+use counter::Reading;
+use emit::{Emitter, Totals};
 use hashbrown::HashMap;
 use series::{SeriesId, SeriesTable};
 use state::State;
 use std::collections::BTreeMap;
-
-/// A statistic written for gauges (`--gauge`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum GaugeStat {
-    /// The value with the newest `ts`, under the series' own name.
-    Last,
-    Min,
-    Max,
-    Mean,
-    /// Number of points, as a delta counter `NAME.count`.
-    Count,
-    Sum,
-    /// Every statistic above.
-    All,
-}
-
-impl GaugeStat {
-    pub const EACH: [GaugeStat; 6] = [
-        GaugeStat::Last,
-        GaugeStat::Min,
-        GaugeStat::Max,
-        GaugeStat::Mean,
-        GaugeStat::Count,
-        GaugeStat::Sum,
-    ];
-
-    /// Expands `all` and removes repeats, keeping the order given.
-    pub fn expand(list: &[GaugeStat]) -> Vec<GaugeStat> {
-        let mut out: Vec<GaugeStat> = Vec::new();
-        for &s in list {
-            let items: &[GaugeStat] = if s == GaugeStat::All {
-                &GaugeStat::EACH
-            } else {
-                std::slice::from_ref(&s)
-            };
-            for &i in items {
-                if !out.contains(&i) {
-                    out.push(i);
-                }
-            }
-        }
-        out
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct AggConfig {
-    /// Window length in ns.
-    pub window: i64,
-    /// How long after a window's end points for it are still accepted, in ns.
-    pub lateness: i64,
-    pub gauge: Vec<GaugeStat>,
-    pub quantiles: Vec<f64>,
-    pub max_series: usize,
-}
-
-impl Default for AggConfig {
-    fn default() -> Self {
-        AggConfig {
-            window: 10 * crate::time::NS_PER_SEC,
-            lateness: 0,
-            gauge: vec![GaugeStat::Last],
-            quantiles: vec![0.5, 0.9, 0.99],
-            max_series: usize::MAX,
-        }
-    }
-}
 
 /// Counts of one aggregation run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AggStats {
     pub points: u64,
     pub late: u64,
+    pub filtered: u64,
     pub refused: u64,
     pub rejected: u64,
+    pub resets: u64,
+    pub wraps: u64,
     pub windows: u64,
     pub emitted: u64,
 }
 
+type Window = HashMap<SeriesId, State>;
+
 pub struct Aggregator {
     cfg: AggConfig,
-    series: SeriesTable,
-    windows: BTreeMap<i64, HashMap<SeriesId, State>>,
+    /// Groups: the identity output is written under.
+    groups: SeriesTable,
+    /// Whole series, kept apart from groups only when `--by`/`--without` merge series, so
+    /// counter readings are still followed per series.
+    series: Option<SeriesTable>,
+    windows: BTreeMap<i64, Window>,
+    corrections: BTreeMap<i64, Window>,
+    /// Per series: the last cumulative counter reading.
+    readings: Vec<Option<Reading>>,
+    /// Per group: the last absolute gauge value, which a delta gauge adds to.
     gauge_last: Vec<Option<Value>>,
+    totals: Totals,
     /// Newest event time seen.
     watermark: i64,
-    /// Windows starting before this instant have been written; their points are late.
-    closed_before: i64,
+    /// Windows starting at or before this instant have been written.
+    closed_through: i64,
     stats: AggStats,
     limit: RateLimit,
     scratch: Metric,
 }
 
-fn keep_all(_: &str) -> bool {
-    true
-}
-
 impl Aggregator {
     pub fn new(cfg: AggConfig) -> Aggregator {
+        let series = (!cfg.grouping.is_series()).then(SeriesTable::default);
         Aggregator {
             cfg,
-            series: SeriesTable::default(),
+            groups: SeriesTable::default(),
+            series,
             windows: BTreeMap::new(),
+            corrections: BTreeMap::new(),
+            readings: Vec::new(),
             gauge_last: Vec::new(),
+            totals: Vec::new(),
             watermark: i64::MIN,
-            closed_before: i64::MIN,
+            closed_through: i64::MIN,
             stats: AggStats::default(),
             limit: RateLimit::default(),
             scratch: Metric::default(),
@@ -136,61 +94,140 @@ impl Aggregator {
     }
 
     pub fn series_count(&self) -> usize {
-        self.series.len()
+        self.groups.len()
     }
 
-    /// Adds one point; closes windows the newest event time has moved past.
-    pub fn observe(&mut self, m: &Metric, out: &mut Output) -> Result<()> {
+    /// Adds one point placed at `at` (its `ts`, or the wall clock with `--clock wall`);
+    /// closes windows the newest event time has moved past.
+    pub fn observe_at(&mut self, m: &Metric, at: i64, out: &mut Output) -> Result<()> {
         self.stats.points += 1;
-        let start = align_down(m.ts, self.cfg.window);
-        if start < self.closed_before {
-            self.stats.late += 1;
-            self.warn(
-                "late_point",
-                m,
-                "its window was already written (raise --lateness)",
-            );
+        if !self.cfg.names.selects(&m.name) {
+            self.stats.filtered += 1;
             return Ok(());
         }
-        let Some(id) = self.series.intern(m, &keep_all, self.cfg.max_series) else {
+        let grouping = &self.cfg.grouping;
+        let Some(gid) = self
+            .groups
+            .intern(m, &|k| grouping.keeps(k), self.cfg.max_series)
+        else {
             self.stats.refused += 1;
             self.warn("series_refused", m, "--max-series reached");
             return Ok(());
         };
-        self.add(start, id, m);
-        if m.ts > self.watermark {
-            self.watermark = m.ts;
-            self.close_until(self.watermark.saturating_sub(self.cfg.lateness), out)?;
+        let step = self.counter_step(gid, m);
+        let (window, stride) = (self.cfg.window, self.cfg.step());
+        let mut start = align_down(at, stride);
+        while start + window > at {
+            self.place(start, gid, m, step)?;
+            start -= stride;
+        }
+        if at > self.watermark {
+            self.watermark = at;
+            self.close_until(at.saturating_sub(self.cfg.lateness), out)?;
         }
         Ok(())
     }
 
-    fn add(&mut self, start: i64, id: SeriesId, m: &Metric) {
-        let table = self.windows.entry(start).or_default();
-        let idx = id as usize;
-        let base = self.gauge_last.get(idx).copied().flatten();
-        let outcome = match table.get_mut(&id) {
-            Some(st) => st.observe(m),
-            None => {
-                table.insert(id, State::new(m, base));
-                Ok(())
-            }
-        };
-        if let Err(reason) = outcome {
-            self.stats.rejected += 1;
-            self.warn("point_rejected", m, reason);
-            return;
+    pub fn observe(&mut self, m: &Metric, out: &mut Output) -> Result<()> {
+        self.observe_at(m, m.ts, out)
+    }
+
+    /// For a cumulative counter: the step from the series' previous reading, if any.
+    fn counter_step(&mut self, gid: SeriesId, m: &Metric) -> Option<(counter::Step, i64)> {
+        if m.kind != Kind::Counter || m.temporality != Some(Temporality::Cumulative) {
+            return None;
         }
-        if m.kind == Kind::Gauge {
+        let sid = match &mut self.series {
+            Some(t) => t.intern(m, &|_| true, usize::MAX)?,
+            None => gid,
+        } as usize;
+        if self.readings.len() <= sid {
+            self.readings.resize(sid + 1, None);
+        }
+        let cur = Reading {
+            value: m.value.unwrap_or_default(),
+            ts: m.ts,
+            start_ts: m.start_ts,
+        };
+        let prev = self.readings[sid];
+        match prev {
+            Some(p) if cur.ts <= p.ts => None,
+            Some(p) => {
+                self.readings[sid] = Some(cur);
+                let step = counter::step(&p, &cur, self.cfg.max_rate)?;
+                match step {
+                    counter::Step::Reset(_) => self.stats.resets += 1,
+                    counter::Step::Wrap { .. } => self.stats.wraps += 1,
+                    counter::Step::Increase(_) => {}
+                }
+                Some((step, p.ts))
+            }
+            None => {
+                self.readings[sid] = Some(cur);
+                None
+            }
+        }
+    }
+
+    /// Adds the point to the window starting at `start`, or handles it as late.
+    fn place(
+        &mut self,
+        start: i64,
+        gid: SeriesId,
+        m: &Metric,
+        step: Option<(counter::Step, i64)>,
+    ) -> Result<()> {
+        let late = start <= self.closed_through;
+        if late {
+            self.stats.late += 1;
+            self.warn(
+                "late_point",
+                m,
+                "its window was already written (see --lateness, --late)",
+            );
+            if self.cfg.late == Late::Drop {
+                return Ok(());
+            }
+        }
+        let idx = gid as usize;
+        let base = self.gauge_last.get(idx).copied().flatten();
+        let table = if late {
+            self.corrections.entry(start).or_default()
+        } else {
+            self.windows.entry(start).or_default()
+        };
+        let st = match table.entry(gid) {
+            hashbrown::hash_map::Entry::Occupied(e) => {
+                let st = e.into_mut();
+                if let Err(reason) = st.observe(m) {
+                    self.stats.rejected += 1;
+                    let name = m.name.clone();
+                    if let Some(suppressed) = self.limit.allow() {
+                        crate::log!(
+                            Warn,
+                            "point_rejected",
+                            name = name,
+                            ts = m.ts,
+                            reason = reason,
+                            suppressed = suppressed
+                        );
+                    }
+                    return Ok(());
+                }
+                st
+            }
+            hashbrown::hash_map::Entry::Vacant(e) => e.insert(State::new(m, base)),
+        };
+        if let (State::Cumulative(c), Some((step, from))) = (&mut *st, step) {
+            c.add_step(step, from);
+        }
+        if let Some(last) = st.gauge_last() {
             if self.gauge_last.len() <= idx {
                 self.gauge_last.resize(idx + 1, None);
             }
-            self.gauge_last[idx] = self
-                .windows
-                .get(&start)
-                .and_then(|t| t.get(&id))
-                .and_then(State::gauge_last);
+            self.gauge_last[idx] = Some(last);
         }
+        Ok(())
     }
 
     fn warn(&mut self, event: &str, m: &Metric, reason: &str) {
@@ -208,14 +245,15 @@ impl Aggregator {
 
     /// Writes every window that ends at or before `until`.
     fn close_until(&mut self, until: i64, out: &mut Output) -> Result<()> {
+        let window = self.cfg.window;
         while let Some((&start, _)) = self.windows.first_key_value() {
-            if start.saturating_add(self.cfg.window) > until {
+            if start.saturating_add(window) > until {
                 break;
             }
             self.write_first(out)?;
         }
-        let boundary = align_down(until, self.cfg.window);
-        self.closed_before = self.closed_before.max(boundary);
+        let last_ended = align_down(until.saturating_sub(window), self.cfg.step());
+        self.closed_through = self.closed_through.max(last_ended);
         Ok(())
     }
 
@@ -223,25 +261,53 @@ impl Aggregator {
         let Some((start, table)) = self.windows.pop_first() else {
             return Ok(());
         };
+        self.write_window(start, table, false, out)?;
+        self.stats.windows += 1;
+        self.closed_through = self.closed_through.max(start);
+        Ok(())
+    }
+
+    fn write_window(
+        &mut self,
+        start: i64,
+        mut table: Window,
+        correction: bool,
+        out: &mut Output,
+    ) -> Result<()> {
         let mut ids: Vec<SeriesId> = table.keys().copied().collect();
-        let series = &self.series;
-        ids.sort_unstable_by(|&a, &b| series.cmp(a, b));
+        self.groups.sort(&mut ids);
         let end = start + self.cfg.window;
-        let mut table = table;
+        let mut emitter = Emitter {
+            cfg: &self.cfg,
+            totals: &mut self.totals,
+            out,
+            lines: 0,
+        };
         for id in ids {
             if let Some(mut st) = table.remove(&id) {
                 self.scratch.clear();
-                self.series.describe(id, &mut self.scratch);
-                self.stats.emitted += emit(&self.cfg, &mut st, &mut self.scratch, start, end, out)?;
+                self.groups.describe(id, &mut self.scratch);
+                if correction {
+                    self.scratch.extra.push_str("\"correction\":true");
+                }
+                emitter.emit(id as usize, &mut st, &mut self.scratch, start, end)?;
             }
         }
-        self.stats.windows += 1;
-        self.closed_before = self.closed_before.max(end);
+        self.stats.emitted += emitter.lines;
+        Ok(())
+    }
+
+    /// Writes the corrections gathered from late points (`--late emit`).
+    fn write_corrections(&mut self, out: &mut Output) -> Result<()> {
+        while let Some((start, table)) = self.corrections.pop_first() {
+            self.write_window(start, table, true, out)?;
+        }
         Ok(())
     }
 
     /// Writes all open windows (end of input, termination signal).
     pub fn flush_all(&mut self, out: &mut Output) -> Result<()> {
+        self.write_corrections(out)?;
         while !self.windows.is_empty() {
             self.write_first(out)?;
         }
@@ -250,21 +316,24 @@ impl Aggregator {
 
     fn log_summary(&self) {
         let s = self.stats;
-        let per_series = if self.series.is_empty() {
+        let per_series = if self.groups.is_empty() {
             0
         } else {
-            self.series.heap_bytes() / self.series.len()
+            self.groups.heap_bytes() / self.groups.len()
         };
         crate::log!(
             Info,
             "summary",
             points = s.points,
-            series = self.series.len(),
+            series = self.groups.len(),
             windows = s.windows,
             emitted = s.emitted,
             late = s.late,
+            filtered = s.filtered,
             refused = s.refused,
             rejected = s.rejected,
+            resets = s.resets,
+            wraps = s.wraps,
             series_table_bytes_per_series = per_series
         );
     }
@@ -272,10 +341,18 @@ impl Aggregator {
 
 impl StreamSink for Aggregator {
     fn batch(&mut self, metrics: &[Metric], out: &mut Output) -> Result<()> {
-        for m in metrics {
-            self.observe(m, out)?;
+        match self.cfg.clock {
+            Clock::Event => metrics
+                .iter()
+                .try_for_each(|m| self.observe_at(m, m.ts, out))?,
+            Clock::Wall => {
+                let now = now_ns();
+                metrics
+                    .iter()
+                    .try_for_each(|m| self.observe_at(m, now, out))?;
+            }
         }
-        Ok(())
+        self.write_corrections(out)
     }
 
     /// With the input idle, windows whose end (plus lateness) has passed on the wall clock
@@ -291,97 +368,6 @@ impl StreamSink for Aggregator {
         self.flush_all(out)?;
         self.log_summary();
         Ok(())
-    }
-}
-
-/// Writes the lines of one series' window state; returns how many.
-fn emit(
-    cfg: &AggConfig,
-    st: &mut State,
-    m: &mut Metric,
-    start: i64,
-    end: i64,
-    out: &mut Output,
-) -> Result<u64> {
-    m.ts = end;
-    m.start_ts = Some(start);
-    let mut lines = 0;
-    let mut line = |m: &Metric, out: &mut Output| -> Result<()> {
-        encode(m, out.buf());
-        lines += 1;
-        out.maybe_write()
-    };
-    match st {
-        State::Delta(sum) => {
-            m.value = Some(sum.value());
-            line(m, out)?;
-        }
-        State::Cumulative { last, start_ts, .. } => {
-            m.value = Some(*last);
-            m.start_ts = *start_ts;
-            line(m, out)?;
-        }
-        State::Gauge(g) => {
-            let base_len = m.name.len();
-            for &stat in &cfg.gauge {
-                m.name.truncate(base_len);
-                (m.kind, m.temporality, m.start_ts) = (Kind::Gauge, None, None);
-                m.value = Some(match stat {
-                    GaugeStat::Last | GaugeStat::All => g.last,
-                    GaugeStat::Min => g.min,
-                    GaugeStat::Max => g.max,
-                    GaugeStat::Mean => Value::F64(g.mean()),
-                    GaugeStat::Sum => Value::F64(g.sum),
-                    GaugeStat::Count => {
-                        (m.kind, m.temporality, m.start_ts) =
-                            (Kind::Counter, Some(Temporality::Delta), Some(start));
-                        Value::U64(g.count)
-                    }
-                });
-                if !matches!(stat, GaugeStat::Last | GaugeStat::All) {
-                    m.name.push('.');
-                    m.name.push_str(stat_suffix(stat));
-                }
-                line(m, out)?;
-            }
-            m.name.truncate(base_len);
-        }
-        State::Dist(d) => {
-            m.kind = Kind::Summary;
-            m.temporality = Some(Temporality::Delta);
-            m.quantiles = d.quantiles(&cfg.quantiles);
-            m.count = Some(d.weight.round() as u64);
-            m.sum = Some(d.sum);
-            (m.min, m.max) = if d.values.is_empty() {
-                (None, None)
-            } else {
-                (Some(d.min), Some(d.max))
-            };
-            line(m, out)?;
-        }
-        State::Set(s) => {
-            (m.kind, m.temporality, m.start_ts) = (Kind::Gauge, None, None);
-            m.value = Some(Value::U64(s.len() as u64));
-            line(m, out)?;
-        }
-        State::Buckets(b) => {
-            m.bounds = std::mem::take(&mut b.bounds);
-            m.counts = std::mem::take(&mut b.counts);
-            (m.count, m.sum, m.min, m.max) = (Some(b.count), Some(b.sum), b.min, b.max);
-            line(m, out)?;
-        }
-    }
-    Ok(lines)
-}
-
-fn stat_suffix(s: GaugeStat) -> &'static str {
-    match s {
-        GaugeStat::Min => "min",
-        GaugeStat::Max => "max",
-        GaugeStat::Mean => "mean",
-        GaugeStat::Count => "count",
-        GaugeStat::Sum => "sum",
-        GaugeStat::Last | GaugeStat::All => "",
     }
 }
 
@@ -527,5 +513,186 @@ mod tests {
                 r#"{"name":"d","kind":"summary","temporality":"delta","unit":"ms","quantiles":[[0.5,2.5]],"count":4,"sum":10.0,"min":1.0,"max":4.0,"ts":10000000000,"start_ts":0}"#
             ]
         );
+    }
+
+    fn lines_for(cfg: AggConfig, points: &[(&str, &str, i64)]) -> Vec<String> {
+        // (name, json fields after kind, ts in seconds)
+        let owned: Vec<String> = points
+            .iter()
+            .map(|(name, rest, ts)| format!(r#"{{"name":"{name}",{rest},"ts":{}}}"#, ts * S))
+            .collect();
+        let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+        run(cfg, &refs)
+    }
+
+    fn value_of(line: &str) -> f64 {
+        let v = &line[line.find("\"value\":").unwrap() + 8..];
+        v[..v.find(',').unwrap()].parse().unwrap()
+    }
+
+    #[test]
+    fn counter32_wrap_gives_a_continuous_rate() {
+        let c = |v: u64| format!(r#""kind":"counter","temporality":"cumulative","value":{v}"#);
+        let pts = [c(4_294_966_296), c(4_294_967_096), c(600), c(1400)];
+        let input: Vec<(&str, &str, i64)> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ("if.in", p.as_str(), 10 * i as i64 + 5))
+            .collect();
+        let out = lines_for(AggConfig::default(), &input);
+        let rates: Vec<f64> = out
+            .iter()
+            .filter(|l| l.contains("if.in.rate"))
+            .map(|l| value_of(l))
+            .collect();
+        assert_eq!(rates, vec![80.0, 80.0, 80.0], "{out:#?}");
+        let incs: Vec<f64> = out
+            .iter()
+            .filter(|l| l.contains(r#""name":"if.in","#))
+            .map(|l| value_of(l))
+            .collect();
+        assert_eq!(incs, vec![800.0, 800.0, 800.0]);
+    }
+
+    #[test]
+    fn start_ts_change_resets_without_a_spike() {
+        let c = |v: u64, st: i64| {
+            format!(r#""kind":"counter","temporality":"cumulative","value":{v},"start_ts":{st}"#)
+        };
+        let pts = [c(1000, 1), c(2000, 1), c(50, 2)];
+        let input: Vec<(&str, &str, i64)> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ("c", p.as_str(), 10 * i as i64 + 5))
+            .collect();
+        let out = lines_for(AggConfig::default(), &input);
+        let incs: Vec<f64> = out
+            .iter()
+            .filter(|l| l.contains(r#""name":"c","#))
+            .map(|l| value_of(l))
+            .collect();
+        assert_eq!(incs, vec![1000.0, 50.0]);
+    }
+
+    #[test]
+    fn counter64_increase_near_2_pow_64_is_exact() {
+        let c = |v: u64| format!(r#""kind":"counter","temporality":"cumulative","value":{v}"#);
+        let pts = [c(u64::MAX - 1000), c(u64::MAX - 1)];
+        let input: Vec<(&str, &str, i64)> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ("c", p.as_str(), 10 * i as i64 + 5))
+            .collect();
+        let out = lines_for(AggConfig::default(), &input);
+        assert!(out[0].contains(r#""value":999,"#), "{out:?}");
+    }
+
+    #[test]
+    fn grouping_by_tag_merges_series_but_follows_counters_per_series() {
+        let cfg = AggConfig {
+            grouping: Grouping::By(vec!["dc".into()]),
+            ..AggConfig::default()
+        };
+        let c = |host: &str, v: u64| {
+            format!(
+                r#""kind":"counter","temporality":"cumulative","value":{v},"tags":{{"dc":"ams","host":"{host}"}}"#
+            )
+        };
+        let (a1, b1, a2, b2) = (c("a", 100), c("b", 5000), c("a", 150), c("b", 5010));
+        let out = lines_for(
+            cfg,
+            &[
+                ("req", &a1, 1),
+                ("req", &b1, 2),
+                ("req", &a2, 11),
+                ("req", &b2, 12),
+            ],
+        );
+        assert_eq!(out.len(), 2, "{out:#?}");
+        assert!(
+            out[0].contains(r#""value":60,"#) && out[0].contains(r#""tags":{"dc":"ams"}"#),
+            "{out:#?}"
+        );
+    }
+
+    #[test]
+    fn sliding_windows_count_each_point_in_every_window_it_falls_in() {
+        let cfg = AggConfig {
+            window: 20 * S,
+            every: Some(10 * S),
+            ..AggConfig::default()
+        };
+        let d = r#""kind":"counter","temporality":"delta","value":1"#;
+        let out = lines_for(cfg, &[("n", d, 5), ("n", d, 15), ("n", d, 25)]);
+        let sums: Vec<f64> = out.iter().map(|l| value_of(l)).collect();
+        // windows [-10,10) [0,20) [10,30) [20,40)
+        assert_eq!(sums, vec![1.0, 2.0, 2.0, 1.0], "{out:#?}");
+    }
+
+    #[test]
+    fn late_points_can_be_emitted_as_corrections() {
+        let cfg = AggConfig {
+            late: Late::Emit,
+            ..AggConfig::default()
+        };
+        let d = r#""kind":"counter","temporality":"delta","value":2"#;
+        let out = lines_for(cfg, &[("n", d, 5), ("n", d, 15), ("n", d, 6)]);
+        assert_eq!(out.len(), 3, "{out:#?}");
+        assert!(
+            out[1].contains(r#""start_ts":0,"correction":true"#),
+            "{out:#?}"
+        );
+    }
+
+    #[test]
+    fn cumulative_output_keeps_running_totals_and_rates() {
+        let cfg = AggConfig {
+            cumulative: true,
+            rate: true,
+            ..AggConfig::default()
+        };
+        let d = |v: u64| format!(r#""kind":"counter","temporality":"delta","value":{v}"#);
+        let (a, b) = (d(10), d(30));
+        let out = lines_for(cfg, &[("n", &a, 5), ("n", &b, 15)]);
+        assert!(
+            out[0]
+                .contains(r#""temporality":"cumulative","value":10,"ts":10000000000,"start_ts":0"#),
+            "{out:#?}"
+        );
+        assert!(
+            out[1].contains(r#""name":"n.rate","kind":"gauge","value":1.0"#),
+            "{out:#?}"
+        );
+        assert!(
+            out[2].contains(r#""value":40,"ts":20000000000,"start_ts":0"#),
+            "{out:#?}"
+        );
+        assert!(out[3].contains(r#""value":3.0"#), "{out:#?}");
+    }
+
+    #[test]
+    fn match_and_exclude_select_by_name() {
+        let cfg = AggConfig {
+            names: NameFilter::new(&["cpu.*".into()], &["cpu.idle".into()]).unwrap(),
+            ..AggConfig::default()
+        };
+        let g = r#""kind":"gauge","value":1"#;
+        let out = lines_for(
+            cfg,
+            &[("cpu.user", g, 1), ("cpu.idle", g, 1), ("mem.free", g, 1)],
+        );
+        assert_eq!(out.len(), 1);
+        assert!(out[0].contains("cpu.user"));
+    }
+
+    #[test]
+    fn max_series_refuses_new_series() {
+        let cfg = AggConfig {
+            max_series: 1,
+            ..AggConfig::default()
+        };
+        let g = r#""kind":"gauge","value":1"#;
+        let out = lines_for(cfg, &[("a", g, 1), ("b", g, 1), ("a", g, 2)]);
+        assert_eq!(out.len(), 1);
     }
 }

@@ -1,15 +1,13 @@
-//! The series table: each distinct (kind, temporality, name, tags) gets a small integer id.
+//! The series table: each distinct (name, tags, kind, temporality) gets a small integer id.
 //!
-//! The identity is stored once as a compact key; name and tags are decoded from it only when
-//! a window is written out. Separators 0xFE/0xFF never occur in UTF-8, so keys are unambiguous.
+//! The identity is stored once as a compact key whose byte order is the output order (name,
+//! then tag pairs, then kind): pieces end in 0x00, and the bytes 0x00/0x01 inside names and
+//! tags are escaped as 0x01 0x01 / 0x01 0x02, which keeps both the order and unambiguity.
+//! Name and tags are decoded from the key only when a window is written out.
 
-use crate::metric::{Kind, Metric, Tags, Temporality};
+use crate::metric::{Kind, Metric, Temporality};
 use hashbrown::{DefaultHashBuilder, HashTable};
-use std::cmp::Ordering;
 use std::hash::BuildHasher;
-
-const END: u8 = 0xFF;
-const KV: u8 = 0xFE;
 
 pub type SeriesId = u32;
 
@@ -21,35 +19,62 @@ pub struct SeriesTable {
     unit_names: Vec<Box<str>>,
     hasher: DefaultHashBuilder,
     scratch: Vec<u8>,
+    /// Position of each series in output order; recomputed when series were added.
+    rank: Vec<u32>,
+    ranked: usize,
 }
 
-fn kind_byte(kind: Kind, t: Option<Temporality>) -> [u8; 2] {
+fn push_escaped(key: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    if !b.iter().any(|&c| c <= 1) {
+        key.extend_from_slice(b);
+    } else {
+        for &c in b {
+            match c {
+                0 => key.extend_from_slice(&[1, 1]),
+                1 => key.extend_from_slice(&[1, 2]),
+                c => key.push(c),
+            }
+        }
+    }
+    key.push(0);
+}
+
+fn unescape(piece: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut i = 0;
+    while i < piece.len() {
+        if piece[i] == 1 {
+            out.push(piece.get(i + 1).map_or(0, |&c| c - 1));
+            i += 2;
+        } else {
+            out.push(piece[i]);
+            i += 1;
+        }
+    }
+}
+
+fn trailer(kind: Kind, t: Option<Temporality>) -> [u8; 2] {
     let t = match t {
         None => 0,
         Some(Temporality::Delta) => 1,
         Some(Temporality::Cumulative) => 2,
     };
-    [kind as u8, t]
-}
-
-fn kind_from(b: u8) -> Kind {
-    Kind::ALL.get(b as usize).copied().unwrap_or(Kind::Gauge)
+    // Offset by 2 so the trailer never looks like a separator or an escape.
+    [kind as u8 + 2, t + 2]
 }
 
 /// Builds the identity key of `m`'s series, keeping only tags `keep` accepts.
 pub fn series_key(m: &Metric, keep: &dyn Fn(&str) -> bool, key: &mut Vec<u8>) {
     key.clear();
-    key.extend_from_slice(&kind_byte(m.kind, m.temporality));
-    key.extend_from_slice(m.name.as_bytes());
-    key.push(END);
+    push_escaped(key, &m.name);
     for (k, v) in m.tags.iter() {
         if keep(k) {
-            key.extend_from_slice(k.as_bytes());
-            key.push(KV);
-            key.extend_from_slice(v.as_bytes());
-            key.push(END);
+            push_escaped(key, k);
+            push_escaped(key, v);
         }
     }
+    key.extend_from_slice(&trailer(m.kind, m.temporality));
 }
 
 impl SeriesTable {
@@ -70,28 +95,29 @@ impl SeriesTable {
     ) -> Option<SeriesId> {
         let mut key = std::mem::take(&mut self.scratch);
         series_key(m, keep, &mut key);
-        let hash = self.hasher.hash_one(&key[..]);
-        let keys = &self.keys;
-        let found = self
-            .index
-            .find(hash, |&id| *keys[id as usize] == key[..])
-            .copied();
-        let id = match found {
-            Some(id) => Some(id),
-            None if self.keys.len() >= max => None,
-            None => {
-                let id = self.keys.len() as SeriesId;
-                self.keys.push(key.as_slice().into());
-                let unit = self.unit_id(&m.unit);
-                self.units.push(unit);
-                let (keys, hasher) = (&self.keys, &self.hasher);
-                self.index
-                    .insert_unique(hash, id, |&i| hasher.hash_one(&keys[i as usize][..]));
-                Some(id)
-            }
-        };
+        let id = self.intern_key(&key, &m.unit, max);
         self.scratch = key;
         id
+    }
+
+    /// The id of an already built key.
+    pub fn intern_key(&mut self, key: &[u8], unit: &str, max: usize) -> Option<SeriesId> {
+        let hash = self.hasher.hash_one(key);
+        let keys = &self.keys;
+        if let Some(&id) = self.index.find(hash, |&id| *keys[id as usize] == *key) {
+            return Some(id);
+        }
+        if self.keys.len() >= max {
+            return None;
+        }
+        let id = self.keys.len() as SeriesId;
+        self.keys.push(key.into());
+        let unit = self.unit_id(unit);
+        self.units.push(unit);
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.index
+            .insert_unique(hash, id, |&i| hasher.hash_one(&keys[i as usize][..]));
+        Some(id)
     }
 
     fn unit_id(&mut self, unit: &str) -> u16 {
@@ -108,34 +134,50 @@ impl SeriesTable {
     /// Fills name, kind, temporality, unit and tags of `m` from series `id`.
     pub fn describe(&self, id: SeriesId, m: &mut Metric) {
         let key = &self.keys[id as usize];
-        m.kind = kind_from(key[0]);
-        m.temporality = match key[1] {
-            1 => Some(Temporality::Delta),
-            2 => Some(Temporality::Cumulative),
+        let (body, tail) = key.split_at(key.len() - 2);
+        m.kind = Kind::ALL
+            .get(tail[0] as usize - 2)
+            .copied()
+            .unwrap_or(Kind::Gauge);
+        m.temporality = match tail[1] {
+            3 => Some(Temporality::Delta),
+            4 => Some(Temporality::Cumulative),
             _ => None,
         };
-        let mut parts = key[2..].split(|&b| b == END);
+        let mut pieces = body[..body.len().saturating_sub(1)].split(|&b| b == 0);
+        let mut buf = Vec::new();
+        unescape(pieces.next().unwrap_or_default(), &mut buf);
         m.name.clear();
-        m.name.push_str(utf8(parts.next().unwrap_or_default()));
+        m.name.push_str(utf8(&buf));
         m.unit.clear();
         m.unit.push_str(
             self.unit_names
                 .get(self.units[id as usize] as usize)
                 .map_or("", |u| u),
         );
-        fill_tags(parts, &mut m.tags);
+        m.tags.clear();
+        let mut kbuf = Vec::new();
+        while let (Some(k), Some(v)) = (pieces.next(), pieces.next()) {
+            unescape(k, &mut kbuf);
+            unescape(v, &mut buf);
+            m.tags.push(utf8(&kbuf), utf8(&buf));
+        }
     }
 
-    /// Orders series by name, then tags, then kind: the order output is written in.
-    pub fn cmp(&self, a: SeriesId, b: SeriesId) -> Ordering {
-        let (ka, kb) = (&self.keys[a as usize], &self.keys[b as usize]);
-        let parts_a = ka[2..].split(|&x| x == END).map(|p| p.split(|&x| x == KV));
-        let parts_b = kb[2..].split(|&x| x == END).map(|p| p.split(|&x| x == KV));
-        // Comparing piece by piece (rather than raw bytes) sorts `a` before `a.b`.
-        parts_a
-            .flatten()
-            .cmp(parts_b.flatten())
-            .then_with(|| ka[..2].cmp(&kb[..2]))
+    /// Sorts `ids` into output order: name, then tags, then kind.
+    pub fn sort(&mut self, ids: &mut [SeriesId]) {
+        if self.ranked != self.keys.len() {
+            let mut all: Vec<SeriesId> = (0..self.keys.len() as SeriesId).collect();
+            let keys = &self.keys;
+            all.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+            self.rank.resize(all.len(), 0);
+            for (pos, &id) in all.iter().enumerate() {
+                self.rank[id as usize] = pos as u32;
+            }
+            self.ranked = self.keys.len();
+        }
+        let rank = &self.rank;
+        ids.sort_unstable_by_key(|&id| rank[id as usize]);
     }
 
     /// Approximate heap bytes held, for the bytes-per-series report.
@@ -143,25 +185,13 @@ impl SeriesTable {
         self.keys.iter().map(|k| k.len() + 16).sum::<usize>()
             + self.index.capacity() * (std::mem::size_of::<SeriesId>() + 1)
             + self.units.capacity() * 2
+            + self.rank.capacity() * 4
     }
 }
 
 fn utf8(b: &[u8]) -> &str {
-    // Keys are built from `&str` pieces split at bytes that never occur in UTF-8.
+    // Keys are built from `&str` pieces; escaping and separators never split a character.
     std::str::from_utf8(b).unwrap_or_default()
-}
-
-fn fill_tags<'a>(parts: impl Iterator<Item = &'a [u8]>, tags: &mut Tags) {
-    tags.clear();
-    for part in parts {
-        if part.is_empty() {
-            continue;
-        }
-        let mut kv = part.splitn(2, |&b| b == KV);
-        let k = utf8(kv.next().unwrap_or_default());
-        let v = utf8(kv.next().unwrap_or_default());
-        tags.push(k, v);
-    }
 }
 
 #[cfg(test)]
@@ -206,6 +236,27 @@ mod tests {
     }
 
     #[test]
+    fn control_bytes_round_trip_and_keep_order() {
+        let mut t = SeriesTable::default();
+        let m = Metric::gauge("a\u{0}b\u{1}", Value::U64(1), 0).with_tag("k\u{0}", "\u{1}v");
+        let id = t.intern(&m, &all, 10).unwrap();
+        let other = t
+            .intern(
+                &Metric::gauge("a", Value::U64(1), 0).with_tag("k", "v"),
+                &all,
+                10,
+            )
+            .unwrap();
+        assert_ne!(id, other);
+        let mut out = Metric::default();
+        t.describe(id, &mut out);
+        assert_eq!(
+            (out.name.as_str(), out.tags.clone()),
+            (m.name.as_str(), m.tags.clone())
+        );
+    }
+
+    #[test]
     fn order_is_by_name_then_tags() {
         let mut t = SeriesTable::default();
         let ids: Vec<_> = ["a.b", "a", "b"]
@@ -216,7 +267,7 @@ mod tests {
             })
             .collect();
         let mut sorted = ids.clone();
-        sorted.sort_by(|&x, &y| t.cmp(x, y));
+        t.sort(&mut sorted);
         assert_eq!(sorted, vec![ids[1], ids[0], ids[2]]);
     }
 }

@@ -1,5 +1,6 @@
 //! Per-kind window state: what one series accumulates inside one window.
 
+use super::counter::Step;
 use crate::metric::{Kind, Metric, Temporality, Value};
 use hashbrown::HashSet;
 use std::hash::BuildHasher;
@@ -261,17 +262,72 @@ fn opt(a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64) -> Option<f64> {
     }
 }
 
+/// A cumulative counter inside a window: the exact increase since the reading before the
+/// window's first increment, and the latest reading.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CumState {
+    pub increase: Sum,
+    /// Time of the reading the first increment started from; `None` until an increment.
+    pub span_start: Option<i64>,
+    pub last: Value,
+    pub last_ts: i64,
+    pub start_ts: Option<i64>,
+    pub resets: u32,
+    pub wraps: u32,
+}
+
+impl CumState {
+    fn new(m: &Metric) -> CumState {
+        CumState {
+            increase: Sum::default(),
+            span_start: None,
+            last: m.value.unwrap_or_default(),
+            last_ts: m.ts,
+            start_ts: m.start_ts,
+            resets: 0,
+            wraps: 0,
+        }
+    }
+
+    fn observe(&mut self, m: &Metric) {
+        if m.ts >= self.last_ts {
+            (self.last, self.last_ts, self.start_ts) =
+                (m.value.unwrap_or_default(), m.ts, m.start_ts);
+        }
+    }
+
+    /// Adds one step that started from the reading at `from_ts`.
+    pub fn add_step(&mut self, step: Step, from_ts: i64) {
+        self.increase.add(step.increase());
+        self.span_start = Some(self.span_start.map_or(from_ts, |s| s.min(from_ts)));
+        match step {
+            Step::Reset(_) => self.resets += 1,
+            Step::Wrap { .. } => self.wraps += 1,
+            Step::Increase(_) => {}
+        }
+    }
+
+    fn merge(&mut self, o: &CumState) {
+        self.increase.merge(&o.increase);
+        self.span_start = match (self.span_start, o.span_start) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if o.last_ts >= self.last_ts {
+            (self.last, self.last_ts, self.start_ts) = (o.last, o.last_ts, o.start_ts);
+        }
+        self.resets += o.resets;
+        self.wraps += o.wraps;
+    }
+}
+
 /// What one series holds within one window.
 #[derive(Clone, Debug, PartialEq)]
 pub enum State {
     /// Delta counters: the exact sum.
     Delta(Sum),
-    /// Cumulative counters: the latest running total and its start.
-    Cumulative {
-        last: Value,
-        last_ts: i64,
-        start_ts: Option<i64>,
-    },
+    /// Cumulative counters: the increase, and the latest running total with its start.
+    Cumulative(CumState),
     Gauge(GaugeState),
     Dist(DistState),
     /// Set members, as 64-bit hashes.
@@ -285,11 +341,7 @@ impl State {
     pub fn new(m: &Metric, gauge_base: Option<Value>) -> State {
         let v = m.value.unwrap_or_default();
         match (m.kind, m.temporality) {
-            (Kind::Counter, Some(Temporality::Cumulative)) => State::Cumulative {
-                last: v,
-                last_ts: m.ts,
-                start_ts: m.start_ts,
-            },
+            (Kind::Counter, Some(Temporality::Cumulative)) => State::Cumulative(CumState::new(m)),
             (Kind::Counter, _) => {
                 let mut s = Sum::default();
                 s.add(v);
@@ -315,17 +367,7 @@ impl State {
         let v = m.value.unwrap_or_default();
         match self {
             State::Delta(s) => s.add(v),
-            State::Cumulative {
-                last,
-                last_ts,
-                start_ts,
-            } => {
-                if m.ts >= *last_ts {
-                    *last = v;
-                    *last_ts = m.ts;
-                    *start_ts = m.start_ts;
-                }
-            }
+            State::Cumulative(c) => c.observe(m),
             State::Gauge(g) => {
                 let base = Some(g.last);
                 g.observe(gauge_value(v, m.temporality, base), m.ts);
@@ -341,24 +383,7 @@ impl State {
     pub fn merge(&mut self, o: &State) -> Result<(), &'static str> {
         match (self, o) {
             (State::Delta(a), State::Delta(b)) => a.merge(b),
-            (
-                State::Cumulative {
-                    last,
-                    last_ts,
-                    start_ts,
-                },
-                State::Cumulative {
-                    last: l,
-                    last_ts: t,
-                    start_ts: s,
-                },
-            ) => {
-                if t >= last_ts {
-                    *last = *l;
-                    *last_ts = *t;
-                    *start_ts = *s;
-                }
-            }
+            (State::Cumulative(a), State::Cumulative(b)) => a.merge(b),
             (State::Gauge(a), State::Gauge(b)) => a.merge(b),
             (State::Dist(a), State::Dist(b)) => a.merge(b),
             (State::Set(a), State::Set(b)) => a.extend(b.iter().copied()),

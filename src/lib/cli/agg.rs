@@ -1,8 +1,8 @@
 //! `tlm-agg` flags.
 
 use super::common::{InputArgs, LogArgs, Tool};
-use crate::agg::{AggConfig, GaugeStat};
-use crate::error::{Error, Result};
+use crate::agg::{AggConfig, Clock, GaugeStat, Grouping, Late, NameFilter};
+use crate::error::Result;
 use crate::time::{duration_arg, parse_duration};
 use clap::Parser;
 
@@ -15,7 +15,13 @@ Examples:
   tlm-agg --window 1m --gauge last,min,max,mean 'archive/2026-11-20-*.ndjson'
 
   # Timer percentiles per window
-  tlm-agg --window 10s --quantiles 0.5,0.9,0.99 < timings.ndjson";
+  tlm-agg --window 10s --quantiles 0.5,0.9,0.99 < timings.ndjson
+
+  # Interface octets per second from SNMP counters (wraps and reboots handled), per minute
+  tlm-agg --window 1m --match 'if.*octets' < poll.ndjson
+
+  # Requests per data centre: merge hosts, keep the dc tag
+  tlm-agg --window 10s --by dc --rate --match 'http.requests'";
 
 /// Windowed aggregation of tlm metrics: sums, gauge statistics, summaries, set sizes.
 ///
@@ -36,9 +42,74 @@ pub struct AggArgs {
     #[arg(short, long, env = "TLM_AGG_WINDOW", default_value = "10s", value_parser = duration_arg)]
     pub window: i64,
 
+    /// Sliding windows: start a window of --window length every DURATION (must divide it)
+    #[arg(long, env = "TLM_AGG_EVERY", value_parser = duration_arg, value_name = "DURATION")]
+    pub every: Option<i64>,
+
     /// How long after a window's end its points are still accepted (event time)
-    #[arg(long, env = "TLM_AGG_LATENESS", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, env = "TLM_AGG_LATENESS", default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
     pub lateness: i64,
+
+    /// Points for a window already written: drop them, or write a correction line
+    #[arg(long, env = "TLM_AGG_LATE", value_enum, default_value = "drop")]
+    pub late: Late,
+
+    /// Place points by their own `ts` (event) or by the time they are read (wall)
+    #[arg(long, env = "TLM_AGG_CLOCK", value_enum, default_value = "event")]
+    pub clock: Clock,
+
+    /// Group by name and only these tags, merging series that differ in others
+    #[arg(
+        long,
+        env = "TLM_AGG_BY",
+        value_delimiter = ',',
+        value_name = "TAG,…",
+        conflicts_with = "without"
+    )]
+    pub by: Option<Vec<String>>,
+
+    /// Group by name and all tags but these
+    #[arg(
+        long,
+        env = "TLM_AGG_WITHOUT",
+        value_delimiter = ',',
+        value_name = "TAG,…"
+    )]
+    pub without: Option<Vec<String>>,
+
+    /// Aggregate only series whose name matches one of these globs (others are dropped)
+    #[arg(
+        long = "match",
+        env = "TLM_AGG_MATCH",
+        value_delimiter = ',',
+        value_name = "GLOB,…"
+    )]
+    pub matches: Vec<String>,
+
+    /// Drop series whose name matches one of these globs
+    #[arg(
+        long,
+        env = "TLM_AGG_EXCLUDE",
+        value_delimiter = ',',
+        value_name = "GLOB,…"
+    )]
+    pub exclude: Vec<String>,
+
+    /// Also write NAME.rate (per second) for delta counters; cumulative counters always get one
+    #[arg(long, env = "TLM_AGG_RATE")]
+    pub rate: bool,
+
+    /// Write counters as running totals per series (what Prometheus needs)
+    #[arg(long, env = "TLM_AGG_CUMULATIVE")]
+    pub cumulative: bool,
+
+    /// Highest plausible counter rate per second: a drop whose wrap would imply more is a reset
+    #[arg(long, env = "TLM_AGG_MAX_RATE", value_name = "PER_SECOND")]
+    pub max_rate: Option<f64>,
+
+    /// Refuse new series beyond this many (counted and logged), bounding memory
+    #[arg(long, env = "TLM_AGG_MAX_SERIES", value_name = "N")]
+    pub max_series: Option<usize>,
 
     /// Gauge statistics to write, comma-separated: last (under the series' name), min, max,
     /// mean, count, sum (as NAME.min, …) or all
@@ -69,16 +140,28 @@ pub struct AggArgs {
 
 impl AggArgs {
     pub fn config(&self) -> Result<AggConfig> {
-        if let Some(q) = self.quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-            return Err(Error::usage(format!("--quantiles: {q} is not in [0, 1]")));
-        }
-        Ok(AggConfig {
+        let grouping = match (&self.by, &self.without) {
+            (Some(by), _) => Grouping::By(by.clone()),
+            (None, Some(without)) => Grouping::Without(without.clone()),
+            (None, None) => Grouping::Series,
+        };
+        let cfg = AggConfig {
             window: self.window,
+            every: self.every,
             lateness: self.lateness,
+            late: self.late,
+            clock: self.clock,
+            grouping,
+            names: NameFilter::new(&self.matches, &self.exclude)?,
             gauge: GaugeStat::expand(&self.gauge),
             quantiles: self.quantiles.clone(),
-            ..AggConfig::default()
-        })
+            rate: self.rate,
+            cumulative: self.cumulative,
+            max_rate: self.max_rate,
+            max_series: self.max_series.unwrap_or(usize::MAX),
+        };
+        cfg.check()?;
+        Ok(cfg)
     }
 }
 
