@@ -23,7 +23,7 @@ _tlm__agg() {
 
     case "${cmd}" in
         tlm__agg)
-            opts="-w -v -q -h -V --window --every --lateness --late --clock --by --without --match --exclude --rate --cumulative --max-rate --max-series --gauge --quantiles --max-line-bytes --strict --verbose --quiet --log-level --log-format --help --version"
+            opts="-w -v -q -h -V --window --every --lateness --late --clock --by --without --match --exclude --rate --cumulative --max-rate --max-series --exact-limit --sketch-error --set-limit --gauge --quantiles --max-line-bytes --strict --verbose --quiet --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -74,6 +74,18 @@ _tlm__agg() {
                     return 0
                     ;;
                 --max-series)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exact-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sketch-error)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set-limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -11,6 +11,9 @@ complete -c tlm-agg -l match -d 'Aggregate only series whose name matches one of
 complete -c tlm-agg -l exclude -d 'Drop series whose name matches one of these globs' -r
 complete -c tlm-agg -l max-rate -d 'Highest plausible counter rate per second: a drop whose wrap would imply more is a reset' -r
 complete -c tlm-agg -l max-series -d 'Refuse new series beyond this many (counted and logged), bounding memory' -r
+complete -c tlm-agg -l exact-limit -d 'Observations per distribution and window kept for exact quantiles; beyond, a sketch with --sketch-error relative error (lines marked "estimated":true)' -r
+complete -c tlm-agg -l sketch-error -d 'Relative error bound of the quantile sketch' -r
+complete -c tlm-agg -l set-limit -d 'Members per set and window counted exactly; beyond, HyperLogLog (≈0.8% error, lines marked "estimated":true)' -r
 complete -c tlm-agg -l gauge -d 'Gauge statistics to write, comma-separated: last (under the series\' name), min, max, mean, count, sum (as NAME.min, …) or all' -r -f -a "last\t'The value with the newest `ts`, under the series\' own name'
 min\t''
 max\t''

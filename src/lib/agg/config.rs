@@ -1,5 +1,6 @@
 //! What an aggregation run is asked to do.
 
+use super::state::Limits;
 use crate::error::{Error, Result};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -161,6 +162,8 @@ pub struct AggConfig {
     /// Highest plausible rate per second when telling a counter wrap from a reset.
     pub max_rate: Option<f64>,
     pub max_series: usize,
+    /// Where exact distributions and sets give way to sketches.
+    pub limits: Limits,
 }
 
 impl Default for AggConfig {
@@ -179,6 +182,7 @@ impl Default for AggConfig {
             cumulative: false,
             max_rate: None,
             max_series: usize::MAX,
+            limits: Limits::default(),
         }
     }
 }
@@ -199,6 +203,9 @@ impl AggConfig {
         }
         if let Some(q) = self.quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
             return Err(Error::usage(format!("--quantiles: {q} is not in [0, 1]")));
+        }
+        if !(self.limits.alpha > 0.0 && self.limits.alpha < 1.0) {
+            return Err(Error::usage("--sketch-error must be in (0, 1)"));
         }
         if self.max_rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
             return Err(Error::usage("--max-rate must be greater than zero"));

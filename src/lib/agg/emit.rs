@@ -71,16 +71,23 @@ impl Emitter<'_> {
                 m.quantiles = d.quantiles(&self.cfg.quantiles);
                 m.count = Some(d.weight.round() as u64);
                 m.sum = Some(d.sum);
-                (m.min, m.max) = if d.values.is_empty() {
+                (m.min, m.max) = if d.n == 0 {
                     (None, None)
                 } else {
                     (Some(d.min), Some(d.max))
                 };
+                if d.estimated() {
+                    mark_estimated(m);
+                }
                 self.line(m)
             }
             State::Set(s) => {
                 (m.kind, m.temporality, m.start_ts) = (Kind::Gauge, None, None);
-                m.value = Some(Value::U64(s.len() as u64));
+                let (count, estimated) = s.count();
+                m.value = Some(Value::U64(count));
+                if estimated {
+                    mark_estimated(m);
+                }
                 self.line(m)
             }
             State::Buckets(b) => {
@@ -146,4 +153,12 @@ impl Emitter<'_> {
         m.unit.truncate(unit_len);
         Ok(())
     }
+}
+
+/// Marks a line whose value comes from a sketch (quantile sketch, HyperLogLog).
+fn mark_estimated(m: &mut Metric) {
+    if !m.extra.is_empty() {
+        m.extra.push(',');
+    }
+    m.extra.push_str("\"estimated\":true");
 }

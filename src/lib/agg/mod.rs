@@ -16,6 +16,7 @@ pub mod sketch;
 pub mod state;
 
 pub use config::{AggConfig, Clock, GaugeStat, Grouping, Late, NameFilter};
+pub use state::Limits;
 
 use crate::error::Result;
 use crate::io::Output;
@@ -199,7 +200,7 @@ impl Aggregator {
         let st = match table.entry(gid) {
             hashbrown::hash_map::Entry::Occupied(e) => {
                 let st = e.into_mut();
-                if let Err(reason) = st.observe(m) {
+                if let Err(reason) = st.observe(m, &self.cfg.limits) {
                     self.stats.rejected += 1;
                     let name = m.name.clone();
                     if let Some(suppressed) = self.limit.allow() {
@@ -216,7 +217,9 @@ impl Aggregator {
                 }
                 st
             }
-            hashbrown::hash_map::Entry::Vacant(e) => e.insert(State::new(m, base)),
+            hashbrown::hash_map::Entry::Vacant(e) => {
+                e.insert(State::new(m, base, &self.cfg.limits))
+            }
         };
         if let (State::Cumulative(c), Some((step, from))) = (&mut *st, step) {
             c.add_step(step, from);

@@ -1,6 +1,8 @@
 //! Per-kind window state: what one series accumulates inside one window.
 
 use super::counter::Step;
+use super::hll::Hll;
+use super::sketch::QuantileSketch;
 use crate::metric::{Kind, Metric, Temporality, Value};
 use hashbrown::HashSet;
 use std::hash::BuildHasher;
@@ -108,11 +110,35 @@ impl GaugeState {
     }
 }
 
-/// Raw observations of a distribution; weights appear only once a sample rate below 1 does.
+/// Where exact state gives way to a bounded estimate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Observations per distribution and window kept exactly; beyond, a quantile sketch.
+    pub exact: usize,
+    /// Members per set and window counted exactly; beyond, HyperLogLog.
+    pub set: usize,
+    /// The sketch's relative error bound.
+    pub alpha: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            exact: 2048,
+            set: 100_000,
+            alpha: QuantileSketch::DEFAULT_ALPHA,
+        }
+    }
+}
+
+/// Observations of a distribution: raw values (weights appear only once a sample rate below
+/// 1 does) up to `Limits::exact`, then a quantile sketch with a relative error bound.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DistState {
     pub values: Vec<f64>,
     pub weights: Vec<f64>,
+    pub sketch: Option<Box<QuantileSketch>>,
+    pub n: u64,
     pub weight: f64,
     pub sum: f64,
     pub min: f64,
@@ -120,7 +146,7 @@ pub struct DistState {
 }
 
 impl DistState {
-    fn observe(&mut self, values: &[f64], rate: f64) {
+    fn observe(&mut self, values: &[f64], rate: f64, limits: &Limits) {
         let w = 1.0 / rate;
         if w != 1.0 && self.weights.len() < self.values.len() {
             self.weights.resize(self.values.len(), 1.0);
@@ -129,46 +155,99 @@ impl DistState {
             if v.is_nan() {
                 continue;
             }
-            if self.values.is_empty() {
-                self.min = v;
-                self.max = v;
+            self.note(v, w, 1);
+            if let Some(sk) = &mut self.sketch {
+                sk.add(v, w);
+                continue;
             }
             self.values.push(v);
             if w != 1.0 || !self.weights.is_empty() {
                 self.weights.push(w);
             }
-            self.weight += w;
-            self.sum += v * w;
-            self.min = self.min.min(v);
-            self.max = self.max.max(v);
+            if self.values.len() > limits.exact {
+                self.spill(limits.alpha);
+            }
         }
     }
 
-    fn merge(&mut self, o: &DistState) {
-        if !o.weights.is_empty() || !self.weights.is_empty() {
-            self.weights.resize(self.values.len(), 1.0);
-            self.weights.extend(
-                o.weights
-                    .iter()
-                    .copied()
-                    .chain(std::iter::repeat_n(1.0, o.values.len() - o.weights.len())),
-            );
+    fn note(&mut self, v: f64, w: f64, n: u64) {
+        if self.n == 0 {
+            (self.min, self.max) = (v, v);
         }
-        if self.values.is_empty() {
-            self.min = o.min;
-            self.max = o.max;
-        } else if !o.values.is_empty() {
-            self.min = self.min.min(o.min);
-            self.max = self.max.max(o.max);
-        }
-        self.values.extend_from_slice(&o.values);
-        self.weight += o.weight;
-        self.sum += o.sum;
+        self.n += n;
+        self.weight += w;
+        self.sum += v * w;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
     }
 
-    /// Quantiles by linear interpolation between closest ranks (numpy's default, DuckDB's
-    /// `quantile_cont`); each observation stands for `1/sample_rate` copies of itself.
+    /// Moves the raw values into a sketch and frees them.
+    fn spill(&mut self, alpha: f64) {
+        let mut sk = QuantileSketch::new(alpha);
+        for (i, &v) in self.values.iter().enumerate() {
+            sk.add(v, self.weights.get(i).copied().unwrap_or(1.0));
+        }
+        (self.values, self.weights) = (Vec::new(), Vec::new());
+        self.sketch = Some(Box::new(sk));
+    }
+
+    fn merge(&mut self, o: &DistState, limits: &Limits) {
+        if o.n == 0 {
+            return;
+        }
+        let (n, weight, sum, min, max) = (self.n, self.weight, self.sum, self.min, self.max);
+        if self.sketch.is_none()
+            && (o.sketch.is_some() || self.values.len() + o.values.len() > limits.exact)
+        {
+            self.spill(o.sketch.as_ref().map_or(limits.alpha, |s| s.alpha()));
+        }
+        match &mut self.sketch {
+            Some(sk) => {
+                for (i, &v) in o.values.iter().enumerate() {
+                    sk.add(v, o.weights.get(i).copied().unwrap_or(1.0));
+                }
+                if let Some(other) = &o.sketch {
+                    // Sketches built under one --sketch-alpha always share it.
+                    let _ = sk.merge(other);
+                }
+            }
+            None => {
+                if !o.weights.is_empty() || !self.weights.is_empty() {
+                    self.weights.resize(self.values.len(), 1.0);
+                    let pad = o.values.len() - o.weights.len();
+                    self.weights.extend(
+                        o.weights
+                            .iter()
+                            .copied()
+                            .chain(std::iter::repeat_n(1.0, pad)),
+                    );
+                }
+                self.values.extend_from_slice(&o.values);
+            }
+        }
+        (self.n, self.weight, self.sum) = (n + o.n, weight + o.weight, sum + o.sum);
+        (self.min, self.max) = if n == 0 {
+            (o.min, o.max)
+        } else {
+            (min.min(o.min), max.max(o.max))
+        };
+    }
+
+    /// True once the quantiles come from the sketch.
+    pub fn estimated(&self) -> bool {
+        self.sketch.is_some()
+    }
+
+    /// Quantiles: exact ones interpolate linearly between closest ranks (numpy's default,
+    /// DuckDB's `quantile_cont`), each observation standing for `1/sample_rate` copies of
+    /// itself; past the exact limit they come from the sketch, within its relative error.
     pub fn quantiles(&mut self, qs: &[f64]) -> Vec<(f64, f64)> {
+        if let Some(sk) = &self.sketch {
+            return qs
+                .iter()
+                .filter_map(|&q| Some((q, sk.quantile(q)?)))
+                .collect();
+        }
         if self.values.is_empty() {
             return Vec::new();
         }
@@ -189,6 +268,53 @@ impl DistState {
         qs.iter()
             .map(|&q| (q, weighted(&pairs, self.weight, q)))
             .collect()
+    }
+}
+
+/// Distinct set members: exact (64-bit hashes) up to `Limits::set`, then HyperLogLog.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SetState {
+    Exact(HashSet<u64>),
+    Estimated(Box<Hll>),
+}
+
+impl SetState {
+    fn insert(&mut self, h: u64, limits: &Limits) {
+        match self {
+            SetState::Exact(s) => {
+                s.insert(h);
+                if s.len() > limits.set {
+                    let mut hll = Hll::new(Hll::DEFAULT_PRECISION);
+                    s.iter().for_each(|&x| hll.insert_hash(x));
+                    *self = SetState::Estimated(Box::new(hll));
+                }
+            }
+            SetState::Estimated(hll) => hll.insert_hash(h),
+        }
+    }
+
+    fn merge(&mut self, o: &SetState, limits: &Limits) {
+        match o {
+            SetState::Exact(s) => s.iter().for_each(|&h| self.insert(h, limits)),
+            SetState::Estimated(other) => {
+                if let SetState::Exact(s) = self {
+                    let mut hll = Hll::new(other.precision());
+                    s.iter().for_each(|&x| hll.insert_hash(x));
+                    *self = SetState::Estimated(Box::new(hll));
+                }
+                if let SetState::Estimated(hll) = self {
+                    let _ = hll.merge(other);
+                }
+            }
+        }
+    }
+
+    /// The distinct count and whether it is an estimate.
+    pub fn count(&self) -> (u64, bool) {
+        match self {
+            SetState::Exact(s) => (s.len() as u64, false),
+            SetState::Estimated(h) => (h.estimate().round() as u64, true),
+        }
     }
 }
 
@@ -330,15 +456,14 @@ pub enum State {
     Cumulative(CumState),
     Gauge(GaugeState),
     Dist(DistState),
-    /// Set members, as 64-bit hashes.
-    Set(HashSet<u64>),
+    Set(SetState),
     Buckets(BucketState),
 }
 
 impl State {
     /// The state holding just `m`. `gauge_base` is the series' last absolute gauge value,
     /// which a delta gauge (statsd `+N|g`) adds to.
-    pub fn new(m: &Metric, gauge_base: Option<Value>) -> State {
+    pub fn new(m: &Metric, gauge_base: Option<Value>, limits: &Limits) -> State {
         let v = m.value.unwrap_or_default();
         match (m.kind, m.temporality) {
             (Kind::Counter, Some(Temporality::Cumulative)) => State::Cumulative(CumState::new(m)),
@@ -350,12 +475,12 @@ impl State {
             (Kind::Gauge, t) => State::Gauge(GaugeState::new(gauge_value(v, t, gauge_base), m.ts)),
             (Kind::Distribution, _) => {
                 let mut d = DistState::default();
-                d.observe(&m.values, m.sample_rate.unwrap_or(1.0));
+                d.observe(&m.values, m.sample_rate.unwrap_or(1.0), limits);
                 State::Dist(d)
             }
             (Kind::Set, _) => {
-                let mut s = HashSet::new();
-                add_members(&mut s, m);
+                let mut s = SetState::Exact(HashSet::new());
+                add_members(&mut s, m, limits);
                 State::Set(s)
             }
             (Kind::Histogram | Kind::Summary, _) => State::Buckets(BucketState::from_metric(m)),
@@ -363,7 +488,7 @@ impl State {
     }
 
     /// Adds `m` (of the same series) to this state.
-    pub fn observe(&mut self, m: &Metric) -> Result<(), &'static str> {
+    pub fn observe(&mut self, m: &Metric, limits: &Limits) -> Result<(), &'static str> {
         let v = m.value.unwrap_or_default();
         match self {
             State::Delta(s) => s.add(v),
@@ -372,21 +497,21 @@ impl State {
                 let base = Some(g.last);
                 g.observe(gauge_value(v, m.temporality, base), m.ts);
             }
-            State::Dist(d) => d.observe(&m.values, m.sample_rate.unwrap_or(1.0)),
-            State::Set(s) => add_members(s, m),
+            State::Dist(d) => d.observe(&m.values, m.sample_rate.unwrap_or(1.0), limits),
+            State::Set(s) => add_members(s, m, limits),
             State::Buckets(b) => b.merge(&BucketState::from_metric(m))?,
         }
         Ok(())
     }
 
     /// Merges a partial state of the same series and window (parallel aggregation).
-    pub fn merge(&mut self, o: &State) -> Result<(), &'static str> {
+    pub fn merge(&mut self, o: &State, limits: &Limits) -> Result<(), &'static str> {
         match (self, o) {
             (State::Delta(a), State::Delta(b)) => a.merge(b),
             (State::Cumulative(a), State::Cumulative(b)) => a.merge(b),
             (State::Gauge(a), State::Gauge(b)) => a.merge(b),
-            (State::Dist(a), State::Dist(b)) => a.merge(b),
-            (State::Set(a), State::Set(b)) => a.extend(b.iter().copied()),
+            (State::Dist(a), State::Dist(b)) => a.merge(b, limits),
+            (State::Set(a), State::Set(b)) => a.merge(b, limits),
             (State::Buckets(a), State::Buckets(b)) => a.merge(b)?,
             _ => return Err("states of different kinds"),
         }
@@ -412,11 +537,11 @@ fn gauge_value(v: Value, t: Option<Temporality>, base: Option<Value>) -> Value {
     }
 }
 
-fn add_members(s: &mut HashSet<u64>, m: &Metric) {
+fn add_members(s: &mut SetState, m: &Metric, limits: &Limits) {
     let h = hashbrown::DefaultHashBuilder::default();
     // A fixed-seed hasher is not needed: hashes never leave this process.
     for member in m.members.iter() {
-        s.insert(h.hash_one(member));
+        s.insert(h.hash_one(member), limits);
     }
 }
 
@@ -437,7 +562,7 @@ mod tests {
     #[test]
     fn quantiles_interpolate_like_numpy() {
         let mut d = DistState::default();
-        d.observe(&[4.0, 1.0, 3.0, 2.0], 1.0);
+        d.observe(&[4.0, 1.0, 3.0, 2.0], 1.0, &Limits::default());
         let q = d.quantiles(&[0.0, 0.5, 0.9, 1.0]);
         assert_eq!(q, vec![(0.0, 1.0), (0.5, 2.5), (0.9, 3.7), (1.0, 4.0)]);
     }
@@ -446,8 +571,8 @@ mod tests {
     fn weighted_quantiles_expand_samples() {
         // 1 sampled at 0.5 stands for two 1s: the sample is {1,1,2,3}.
         let mut d = DistState::default();
-        d.observe(&[1.0], 0.5);
-        d.observe(&[2.0, 3.0], 1.0);
+        d.observe(&[1.0], 0.5, &Limits::default());
+        d.observe(&[2.0, 3.0], 1.0, &Limits::default());
         assert_eq!(d.weight, 4.0);
         let q = d.quantiles(&[0.5]);
         assert_eq!(q, vec![(0.5, 1.5)]);
@@ -456,23 +581,24 @@ mod tests {
     #[test]
     fn delta_gauges_add_to_the_last_value() {
         let mut m = Metric::gauge("g", Value::U64(10), 1);
-        let mut st = State::new(&m, None);
+        let mut st = State::new(&m, None, &Limits::default());
         m.temporality = Some(Temporality::Delta);
         m.value = Some(Value::I64(-15));
         m.ts = 2;
-        st.observe(&m).unwrap();
+        st.observe(&m, &Limits::default()).unwrap();
         assert_eq!(st.gauge_last(), Some(Value::I64(-5)));
     }
 
     #[test]
     fn merge_equals_observing_everything() {
+        let l = Limits::default();
         let mut whole = DistState::default();
         let (mut a, mut b) = (DistState::default(), DistState::default());
-        whole.observe(&[1.0, 5.0], 1.0);
-        whole.observe(&[3.0], 0.25);
-        a.observe(&[1.0, 5.0], 1.0);
-        b.observe(&[3.0], 0.25);
-        a.merge(&b);
+        whole.observe(&[1.0, 5.0], 1.0, &l);
+        whole.observe(&[3.0], 0.25, &l);
+        a.observe(&[1.0, 5.0], 1.0, &l);
+        b.observe(&[3.0], 0.25, &l);
+        a.merge(&b, &l);
         assert_eq!(
             a.quantiles(&[0.1, 0.5, 0.9]),
             whole.quantiles(&[0.1, 0.5, 0.9])
@@ -481,5 +607,85 @@ mod tests {
             (a.weight, a.sum, a.min, a.max),
             (whole.weight, whole.sum, whole.min, whole.max)
         );
+    }
+
+    /// Deterministic spread-out values (xorshift), the same on every run.
+    fn data(n: usize, seed: u64) -> Vec<f64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                ((x >> 11) as f64 / (1u64 << 53) as f64 * 12.0).exp()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn quantiles_are_exact_below_the_limit_and_within_alpha_above() {
+        let limits = Limits {
+            exact: 500,
+            ..Limits::default()
+        };
+        for n in [10, 500, 501, 20_000] {
+            let vals = data(n, 7 + n as u64);
+            let mut d = DistState::default();
+            for chunk in vals.chunks(7) {
+                d.observe(chunk, 1.0, &limits);
+            }
+            assert_eq!(d.estimated(), n > 500, "n={n}");
+            let mut sorted = vals.clone();
+            sorted.sort_by(f64::total_cmp);
+            for (q, got) in d.quantiles(&[0.0, 0.1, 0.5, 0.9, 0.99, 1.0]) {
+                let h = q * (n - 1) as f64;
+                let (lo, hi) = (sorted[h.floor() as usize], sorted[h.ceil() as usize]);
+                if n <= 500 {
+                    assert_eq!(got, interpolate(&sorted, q), "exact n={n} q={q}");
+                } else {
+                    let a = limits.alpha;
+                    assert!(
+                        got >= lo * (1.0 - a) - 1e-9 && got <= hi * (1.0 + a) + 1e-9,
+                        "n={n} q={q}: {got} not within {a} of [{lo}, {hi}]"
+                    );
+                }
+            }
+            assert_eq!(d.n, n as u64);
+            assert_eq!((d.min, d.max), (sorted[0], sorted[n - 1]));
+        }
+    }
+
+    #[test]
+    fn merging_past_the_limit_spills_into_a_sketch() {
+        let limits = Limits {
+            exact: 100,
+            ..Limits::default()
+        };
+        let (mut a, mut b) = (DistState::default(), DistState::default());
+        a.observe(&data(80, 1), 1.0, &limits);
+        b.observe(&data(80, 2), 1.0, &limits);
+        a.merge(&b, &limits);
+        assert!(a.estimated());
+        assert_eq!(a.n, 160);
+        assert!(a.values.is_empty());
+    }
+
+    #[test]
+    fn sets_switch_to_hyperloglog_past_the_limit() {
+        let limits = Limits {
+            set: 1000,
+            ..Limits::default()
+        };
+        let mut s = SetState::Exact(HashSet::new());
+        for i in 0..1000u64 {
+            s.insert(i.wrapping_mul(0x9E37_79B9_7F4A_7C15), &limits);
+        }
+        assert_eq!(s.count(), (1000, false));
+        for i in 1000..50_000u64 {
+            s.insert(i.wrapping_mul(0x9E37_79B9_7F4A_7C15), &limits);
+        }
+        let (n, estimated) = s.count();
+        assert!(estimated);
+        assert!((n as f64 - 50_000.0).abs() < 50_000.0 * 0.03, "{n}");
     }
 }

@@ -1,7 +1,7 @@
 //! `tlm-agg` flags.
 
 use super::common::{InputArgs, LogArgs, Tool};
-use crate::agg::{AggConfig, Clock, GaugeStat, Grouping, Late, NameFilter};
+use crate::agg::{AggConfig, Clock, GaugeStat, Grouping, Late, Limits, NameFilter};
 use crate::error::Result;
 use crate::time::{duration_arg, parse_duration};
 use clap::Parser;
@@ -111,6 +111,35 @@ pub struct AggArgs {
     #[arg(long, env = "TLM_AGG_MAX_SERIES", value_name = "N")]
     pub max_series: Option<usize>,
 
+    /// Observations per distribution and window kept for exact quantiles; beyond, a sketch
+    /// with --sketch-error relative error (lines marked "estimated":true)
+    #[arg(
+        long,
+        env = "TLM_AGG_EXACT_LIMIT",
+        default_value_t = 2048,
+        value_name = "N"
+    )]
+    pub exact_limit: usize,
+
+    /// Relative error bound of the quantile sketch
+    #[arg(
+        long,
+        env = "TLM_AGG_SKETCH_ERROR",
+        default_value_t = 0.01,
+        value_name = "FRACTION"
+    )]
+    pub sketch_error: f64,
+
+    /// Members per set and window counted exactly; beyond, HyperLogLog (≈0.8% error,
+    /// lines marked "estimated":true)
+    #[arg(
+        long,
+        env = "TLM_AGG_SET_LIMIT",
+        default_value_t = 100_000,
+        value_name = "N"
+    )]
+    pub set_limit: usize,
+
     /// Gauge statistics to write, comma-separated: last (under the series' name), min, max,
     /// mean, count, sum (as NAME.min, …) or all
     #[arg(
@@ -159,6 +188,11 @@ impl AggArgs {
             cumulative: self.cumulative,
             max_rate: self.max_rate,
             max_series: self.max_series.unwrap_or(usize::MAX),
+            limits: Limits {
+                exact: self.exact_limit,
+                set: self.set_limit,
+                alpha: self.sketch_error,
+            },
         };
         cfg.check()?;
         Ok(cfg)
