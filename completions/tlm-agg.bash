@@ -23,7 +23,7 @@ _tlm__agg() {
 
     case "${cmd}" in
         tlm__agg)
-            opts="-w -v -q -h -V --window --every --lateness --late --clock --by --without --match --exclude --rate --cumulative --max-rate --max-series --exact-limit --sketch-error --set-limit --gauge --quantiles --max-line-bytes --strict --verbose --quiet --log-level --log-format --help --version"
+            opts="-w -v -q -h -V --window --every --lateness --late --clock --by --without --match --exclude --rate --cumulative --max-rate --max-series --exact-limit --sketch-error --set-limit --gauge --quantiles --max-line-bytes --strict --threads --verbose --quiet --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -98,6 +98,10 @@ _tlm__agg() {
                     return 0
                     ;;
                 --max-line-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -23,6 +23,7 @@ sum\t''
 all\t'Every statistic above'"
 complete -c tlm-agg -l quantiles -d 'Quantiles of distributions, comma-separated, each in [0, 1]' -r
 complete -c tlm-agg -l max-line-bytes -d 'Skip lines longer than this many bytes (counted and logged as bad lines)' -r
+complete -c tlm-agg -l threads -d 'Threads decoding input (default: one per core); output order never depends on it' -r
 complete -c tlm-agg -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
 warn\t''
 info\t''

@@ -23,7 +23,7 @@ _tlm__publish() {
 
     case "${cmd}" in
         tlm__publish)
-            opts="-f -i -v -q -h -V --format --input --max-line-bytes --strict --verbose --quiet --log-level --log-format --help --version"
+            opts="-f -i -v -q -h -V --format --input --max-line-bytes --strict --threads --verbose --quiet --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -46,6 +46,10 @@ _tlm__publish() {
                     return 0
                     ;;
                 --max-line-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

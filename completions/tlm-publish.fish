@@ -4,6 +4,7 @@ influx\t'InfluxDB line protocol, nanosecond timestamps'
 prometheus\t'Prometheus text exposition format 0.0.4'"
 complete -c tlm-publish -s i -l input -d 'Input file or quoted glob (repeatable, read in order); stdin when none or `-`' -r
 complete -c tlm-publish -l max-line-bytes -d 'Skip lines longer than this many bytes (counted and logged as bad lines)' -r
+complete -c tlm-publish -l threads -d 'Threads decoding input (default: one per core); output order never depends on it' -r
 complete -c tlm-publish -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
 warn\t''
 info\t''

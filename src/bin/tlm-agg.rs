@@ -16,6 +16,13 @@ fn run(args: AggArgs) -> tlm::Result<()> {
     // The tick lets an idle stream's finished windows out without waiting for more input.
     let tick = Duration::from_nanos((args.window as u64 / 10).clamp(10_000_000, 1_000_000_000));
     let opts = args.input.stream_options(Some(tick));
-    tlm::stream::run(inputs, &opts, &mut aggregator, &mut Output::stdout())?;
+    let keys = aggregator.preparer();
+    tlm::stream::run_prepared(
+        inputs,
+        &opts,
+        Some(keys),
+        &mut aggregator,
+        &mut Output::stdout(),
+    )?;
     Ok(())
 }

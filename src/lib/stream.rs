@@ -1,23 +1,28 @@
 //! The shared read → transform → write loop of the stream commands.
 //!
-//! A reader thread splits and decodes input into batches of metrics (reusing their buffers),
-//! while the command's thread transforms and writes them. Signals and a wall-clock tick are
-//! served on the same loop, so SIGINT/SIGTERM flush what is buffered before the command exits.
+//! A reader thread cuts the input into blocks of whole lines; decoder threads turn blocks into
+//! batches of metrics in parallel (reusing every buffer), optionally preparing per-line work
+//! such as series keys; the command's thread takes the batches back in input order, so output
+//! is the same whatever the thread count. Signals and a wall-clock tick are served on the same
+//! loop, so SIGINT/SIGTERM flush what is buffered before the command exits.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Exit, Result};
 use crate::io::{Input, Output};
 use crate::log::RateLimit;
 use crate::metric::Metric;
-use crate::ndjson::{Decoder, LineReader};
+use crate::ndjson::{Decoder, LineError, LineReader};
 use crate::signals::Signals;
 use crate::time::now_ns;
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a stream command does with the metrics it reads.
 pub trait StreamSink {
-    /// Handles one batch; `out` is flushed by the loop when no further batch is waiting.
-    fn batch(&mut self, metrics: &[Metric], out: &mut Output) -> Result<()>;
+    /// Handles one batch, in input order; `prepared` holds what the `Prepare` hook built for
+    /// each metric (empty without one). `out` is flushed when no further batch is waiting.
+    fn batch(&mut self, metrics: &[Metric], prepared: &Prepared, out: &mut Output) -> Result<()>;
     /// Called on every tick of the wall clock (see `StreamOptions::tick`); `idle` is true
     /// when no input arrived since the previous tick.
     fn tick(&mut self, _now: i64, _idle: bool, _out: &mut Output) -> Result<()> {
@@ -27,11 +32,50 @@ pub trait StreamSink {
     fn finish(&mut self, out: &mut Output) -> Result<()>;
 }
 
+/// Per-metric work done on the decoder threads: builds a key and returns its hash.
+pub trait Prepare: Send {
+    fn prepare(&mut self, m: &Metric, key: &mut Vec<u8>) -> u64;
+}
+
+/// Makes one `Prepare` per decoder thread.
+pub type PrepareFactory = Arc<dyn Fn() -> Box<dyn Prepare> + Send + Sync>;
+
+/// Keys and hashes prepared for the metrics of one batch, by index.
+#[derive(Default)]
+pub struct Prepared {
+    keys: Vec<u8>,
+    ends: Vec<u32>,
+    hashes: Vec<u64>,
+}
+
+impl Prepared {
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.ends.clear();
+        self.hashes.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    pub fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.keys[start..self.ends[i] as usize]
+    }
+
+    pub fn hash(&self, i: usize) -> u64 {
+        self.hashes[i]
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct StreamOptions {
     pub max_line_bytes: usize,
     pub strict: bool,
     pub tick: Option<Duration>,
+    /// Decoder threads.
+    pub threads: usize,
 }
 
 impl Default for StreamOptions {
@@ -40,8 +84,14 @@ impl Default for StreamOptions {
             max_line_bytes: crate::ndjson::lines::DEFAULT_MAX_LINE_BYTES,
             strict: false,
             tick: None,
+            threads: default_threads(),
         }
     }
+}
+
+/// One decoder per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Counts of one run's input, logged at the end.
@@ -52,17 +102,40 @@ pub struct ReadStats {
     pub bad_lines: u64,
 }
 
+/// Whole lines of one input, as read: `(line number, start, end)`, end `u32::MAX` for a line
+/// over the length limit.
+#[derive(Default)]
+struct Block {
+    seq: u64,
+    label: Arc<str>,
+    data: Vec<u8>,
+    lines: Vec<(u64, u32, u32)>,
+    /// The line length limit, for the reason given for over-long lines.
+    limit: usize,
+}
+
+const TOO_LONG: u32 = u32::MAX;
+
+#[derive(Default)]
 struct Batch {
+    seq: u64,
+    label: Arc<str>,
     metrics: Vec<Metric>,
     len: usize,
+    prepared: Prepared,
+    /// Bad lines: (line number, reason).
+    errors: Vec<(u64, String)>,
+    lines: u64,
 }
 
 enum Msg {
     Batch(Batch),
-    Done(Result<ReadStats>),
+    /// The reader is done after `blocks` blocks, or failed.
+    ReaderDone {
+        blocks: u64,
+        result: Result<()>,
+    },
 }
-
-const BATCH_POOL: usize = 4;
 
 /// Reads all `inputs` through `sink` and writes to `out`; returns the input counts.
 pub fn run(
@@ -71,122 +144,263 @@ pub fn run(
     sink: &mut dyn StreamSink,
     out: &mut Output,
 ) -> Result<ReadStats> {
-    let (to_main, from_reader) = bounded::<Msg>(BATCH_POOL);
-    let (recycle, recycled) = bounded::<Batch>(BATCH_POOL + 1);
-    for _ in 0..BATCH_POOL {
-        let _ = recycle.send(Batch {
-            metrics: Vec::new(),
-            len: 0,
-        });
-    }
-    let reader_opts = opts.clone();
-    std::thread::Builder::new()
-        .name("reader".into())
-        .spawn(move || {
-            let result = read_all(&inputs, &reader_opts, &to_main, &recycled);
-            let _ = to_main.send(Msg::Done(result));
-        })
-        .map_err(|e| Error::internal(format!("cannot start reader thread: {e}")))?;
-
-    let signals = Signals::termination()?;
-    let ticker = opts.tick.map_or_else(crossbeam_channel::never, tick);
-    let mut busy = false;
-    let stats = loop {
-        select! {
-            recv(from_reader) -> msg => match msg {
-                Ok(Msg::Batch(b)) => {
-                    busy = true;
-                    sink.batch(&b.metrics[..b.len], out)?;
-                    let _ = recycle.send(b);
-                    if from_reader.is_empty() {
-                        out.flush()?;
-                    }
-                }
-                Ok(Msg::Done(Ok(stats))) => break stats,
-                Ok(Msg::Done(Err(e))) => {
-                    // Under --strict, what was already produced still reaches the reader.
-                    out.flush()?;
-                    return Err(e);
-                }
-                Err(_) => return Err(Error::internal("reader thread ended without a result")),
-            },
-            recv(signals.receiver()) -> sig => {
-                crate::log!(Info, "signal", signal = sig.map_or("?", crate::signals::name), action = "flush_and_exit");
-                break ReadStats::default();
-            },
-            recv(ticker) -> _ => {
-                sink.tick(now_ns(), !busy, out)?;
-                busy = false;
-                out.flush()?;
-            },
-        }
-    };
-    sink.finish(out)?;
-    out.flush()?;
-    Ok(stats)
+    run_prepared(inputs, opts, None, sink, out)
 }
 
-fn read_all(
-    inputs: &[Input],
+/// Like `run`, with per-metric preparation on the decoder threads.
+pub fn run_prepared(
+    inputs: Vec<Input>,
     opts: &StreamOptions,
-    to_main: &Sender<Msg>,
-    recycled: &Receiver<Batch>,
+    prepare: Option<PrepareFactory>,
+    sink: &mut dyn StreamSink,
+    out: &mut Output,
 ) -> Result<ReadStats> {
-    let mut stats = ReadStats::default();
-    let mut decoder = Decoder::default();
-    let mut limit = RateLimit::default();
-    for input in inputs {
-        let label = input.label();
-        let mut lines = LineReader::new(input.open()?, opts.max_line_bytes);
-        loop {
-            let Ok(mut batch) = recycled.recv() else {
-                return Ok(stats);
-            };
-            batch.len = 0;
-            let mut failure: Option<Error> = None;
-            let more = lines
-                .read_chunk(|line_no, line| {
-                    if failure.is_some() {
-                        return;
-                    }
-                    stats.lines += 1;
-                    if batch.len == batch.metrics.len() {
-                        batch.metrics.push(Metric::default());
-                    }
-                    let m = &mut batch.metrics[batch.len];
-                    let outcome = match line {
-                        Ok(bytes) => decoder.decode(bytes, m, now_ns).map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    match outcome {
-                        Ok(()) => batch.len += 1,
-                        Err(reason) => {
-                            stats.bad_lines += 1;
-                            failure =
-                                bad_line(&label, line_no, &reason, opts.strict, &mut limit).err();
+    let threads = opts.threads.max(1);
+    let pool = 2 * threads + 2;
+    let (to_main, from_workers) = bounded::<Msg>(pool);
+    let (to_workers, blocks) = bounded::<Block>(pool);
+    let (return_block, free_blocks) = bounded::<Block>(pool);
+    let (return_batch, free_batches) = bounded::<Batch>(pool);
+    for _ in 0..pool {
+        let _ = return_block.send(Block::default());
+        let _ = return_batch.send(Batch::default());
+    }
+    for i in 0..threads {
+        let (blocks, free_batches, return_block, to_main) = (
+            blocks.clone(),
+            free_batches.clone(),
+            return_block.clone(),
+            to_main.clone(),
+        );
+        let preparer = prepare.as_ref().map(|f| f());
+        spawn(&format!("decoder-{i}"), move || {
+            decode_blocks(&blocks, &free_batches, &return_block, &to_main, preparer)
+        })?;
+    }
+    drop((blocks, free_batches));
+    let max_line = opts.max_line_bytes;
+    spawn("reader", move || {
+        let (blocks, result) = read_blocks(&inputs, max_line, &to_workers, &free_blocks);
+        let _ = to_main.send(Msg::ReaderDone { blocks, result });
+    })?;
+    let mut state = MainLoop {
+        opts,
+        stats: ReadStats::default(),
+        limit: RateLimit::default(),
+        pending: BTreeMap::new(),
+        next: 0,
+        total: None,
+    };
+    let outcome = state.serve(&from_workers, &return_batch, sink, out);
+    if let Err(e) = outcome {
+        // Under --strict, what was already produced still reaches the reader.
+        out.flush()?;
+        return Err(e);
+    }
+    state.log_bad_lines();
+    sink.finish(out)?;
+    out.flush()?;
+    Ok(state.stats)
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| Error::internal(format!("cannot start thread {name}: {e}")))
+}
+
+struct MainLoop<'a> {
+    opts: &'a StreamOptions,
+    stats: ReadStats,
+    limit: RateLimit,
+    /// Batches that arrived ahead of their turn.
+    pending: BTreeMap<u64, Batch>,
+    next: u64,
+    total: Option<u64>,
+}
+
+impl MainLoop<'_> {
+    fn serve(
+        &mut self,
+        from_workers: &Receiver<Msg>,
+        return_batch: &Sender<Batch>,
+        sink: &mut dyn StreamSink,
+        out: &mut Output,
+    ) -> Result<()> {
+        let signals = Signals::termination()?;
+        let ticker = self.opts.tick.map_or_else(crossbeam_channel::never, tick);
+        let mut busy = false;
+        while self.total != Some(self.next) {
+            select! {
+                recv(from_workers) -> msg => match msg {
+                    Ok(Msg::Batch(b)) => {
+                        busy = true;
+                        self.pending.insert(b.seq, b);
+                        while let Some(b) = self.pending.remove(&self.next) {
+                            self.next += 1;
+                            self.handle(&b, sink, out)?;
+                            let _ = return_batch.send(b);
+                        }
+                        if from_workers.is_empty() {
+                            out.flush()?;
                         }
                     }
-                })
-                .map_err(|e| Error::new(crate::error::Exit::Io, format!("reading {label}: {e}")))?;
-            stats.metrics += batch.len as u64;
-            if let Some(err) = failure {
-                return Err(err);
+                    Ok(Msg::ReaderDone { blocks, result }) => {
+                        result?;
+                        self.total = Some(blocks);
+                    }
+                    Err(_) => return Err(Error::internal("decoder threads ended early")),
+                },
+                recv(signals.receiver()) -> sig => {
+                    crate::log!(Info, "signal", signal = sig.map_or("?", crate::signals::name), action = "flush_and_exit");
+                    return Ok(());
+                },
+                recv(ticker) -> _ => {
+                    sink.tick(now_ns(), !busy, out)?;
+                    busy = false;
+                    out.flush()?;
+                },
             }
-            if to_main.send(Msg::Batch(batch)).is_err() || !more {
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, b: &Batch, sink: &mut dyn StreamSink, out: &mut Output) -> Result<()> {
+        self.stats.lines += b.lines;
+        self.stats.metrics += b.len as u64;
+        for (line_no, reason) in &b.errors {
+            self.stats.bad_lines += 1;
+            bad_line(
+                &b.label,
+                *line_no,
+                reason,
+                self.opts.strict,
+                &mut self.limit,
+            )?;
+        }
+        sink.batch(&b.metrics[..b.len], &b.prepared, out)
+    }
+
+    fn log_bad_lines(&self) {
+        if self.stats.bad_lines > 0 {
+            crate::log!(
+                Warn,
+                "bad_lines_total",
+                count = self.stats.bad_lines,
+                suppressed = self.limit.suppressed(),
+                lines = self.stats.lines
+            );
+        }
+    }
+}
+
+/// Cuts every input into blocks of whole lines; returns how many blocks were sent.
+fn read_blocks(
+    inputs: &[Input],
+    max_line: usize,
+    to_workers: &Sender<Block>,
+    free: &Receiver<Block>,
+) -> (u64, Result<()>) {
+    let mut seq = 0;
+    // A block that received no whole line is refilled rather than sent, so none leaves the pool.
+    let mut spare: Option<Block> = None;
+    for input in inputs {
+        let label: Arc<str> = input.label().into();
+        let src = match input.open() {
+            Ok(src) => src,
+            Err(e) => return (seq, Err(e)),
+        };
+        let mut lines = LineReader::new(src, max_line);
+        loop {
+            let mut block = match spare.take() {
+                Some(b) => b,
+                None => match free.recv() {
+                    Ok(b) => b,
+                    Err(_) => return (seq, Ok(())),
+                },
+            };
+            (block.seq, block.label, block.limit) = (seq, label.clone(), max_line);
+            block.data.clear();
+            block.lines.clear();
+            let more = lines.read_chunk(|no, line| match line {
+                Ok(bytes) => {
+                    let start = block.data.len() as u32;
+                    block.data.extend_from_slice(bytes);
+                    block.lines.push((no, start, block.data.len() as u32));
+                }
+                Err(_) => block.lines.push((no, 0, TOO_LONG)),
+            });
+            let more = match more {
+                Ok(more) => more,
+                Err(e) => {
+                    return (
+                        seq,
+                        Err(Error::new(Exit::Io, format!("reading {label}: {e}"))),
+                    )
+                }
+            };
+            if block.lines.is_empty() {
+                spare = Some(block);
+            } else {
+                if to_workers.send(block).is_err() {
+                    return (seq, Ok(()));
+                }
+                seq += 1;
+            }
+            if !more {
                 break;
             }
         }
     }
-    if stats.bad_lines > 0 {
-        crate::log!(
-            Warn,
-            "bad_lines_total",
-            count = stats.bad_lines,
-            suppressed = limit.suppressed(),
-            lines = stats.lines
-        );
+    (seq, Ok(()))
+}
+
+fn decode_blocks(
+    blocks: &Receiver<Block>,
+    free_batches: &Receiver<Batch>,
+    return_block: &Sender<Block>,
+    to_main: &Sender<Msg>,
+    mut prepare: Option<Box<dyn Prepare>>,
+) {
+    let mut decoder = Decoder::default();
+    while let Ok(block) = blocks.recv() {
+        let Ok(mut batch) = free_batches.recv() else {
+            return;
+        };
+        (batch.seq, batch.label, batch.len, batch.lines) =
+            (block.seq, block.label.clone(), 0, block.lines.len() as u64);
+        batch.errors.clear();
+        batch.prepared.clear();
+        for &(no, start, end) in &block.lines {
+            if batch.len == batch.metrics.len() {
+                batch.metrics.push(Metric::default());
+            }
+            if end == TOO_LONG {
+                batch
+                    .errors
+                    .push((no, LineError::TooLong { limit: block.limit }.to_string()));
+                continue;
+            }
+            let m = &mut batch.metrics[batch.len];
+            match decoder.decode(&block.data[start as usize..end as usize], m, now_ns) {
+                Ok(()) => {
+                    if let Some(p) = prepare.as_mut() {
+                        let hash = p.prepare(m, &mut batch.prepared.keys);
+                        batch.prepared.ends.push(batch.prepared.keys.len() as u32);
+                        batch.prepared.hashes.push(hash);
+                    }
+                    batch.len += 1;
+                }
+                Err(e) => batch.errors.push((no, e.to_string())),
+            }
+        }
+        let _ = return_block.send(block);
+        if to_main.send(Msg::Batch(batch)).is_err() {
+            return;
+        }
     }
-    Ok(stats)
 }
 
 /// Logs (rate-limited) and counts one bad line; under `--strict` it ends the run with 65.

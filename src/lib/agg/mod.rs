@@ -22,14 +22,15 @@ use crate::error::Result;
 use crate::io::Output;
 use crate::log::RateLimit;
 use crate::metric::{Kind, Metric, Temporality, Value};
-use crate::stream::StreamSink;
+use crate::stream::{Prepare, PrepareFactory, Prepared, StreamSink};
 use crate::time::{align_down, now_ns};
 use counter::Reading;
 use emit::{Emitter, Totals};
 use hashbrown::HashMap;
-use series::{SeriesId, SeriesTable};
+use series::{KeyHasher, SeriesId, SeriesTable};
 use state::State;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Counts of one aggregation run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,14 +69,17 @@ pub struct Aggregator {
     stats: AggStats,
     limit: RateLimit,
     scratch: Metric,
+    hasher: KeyHasher,
 }
 
 impl Aggregator {
     pub fn new(cfg: AggConfig) -> Aggregator {
         let series = (!cfg.grouping.is_series()).then(SeriesTable::default);
+        let hasher = KeyHasher::random();
         Aggregator {
             cfg,
-            groups: SeriesTable::default(),
+            groups: SeriesTable::with_hasher(hasher.clone()),
+            hasher,
             series,
             windows: BTreeMap::new(),
             corrections: BTreeMap::new(),
@@ -99,18 +103,31 @@ impl Aggregator {
     }
 
     /// Adds one point placed at `at` (its `ts`, or the wall clock with `--clock wall`);
-    /// closes windows the newest event time has moved past.
-    pub fn observe_at(&mut self, m: &Metric, at: i64, out: &mut Output) -> Result<()> {
+    /// `key` is its group key and hash when a decoder thread built them (`preparer`).
+    /// Closes windows the newest event time has moved past.
+    pub fn observe_at(
+        &mut self,
+        m: &Metric,
+        at: i64,
+        key: Option<(u64, &[u8])>,
+        out: &mut Output,
+    ) -> Result<()> {
         self.stats.points += 1;
         if !self.cfg.names.selects(&m.name) {
             self.stats.filtered += 1;
             return Ok(());
         }
-        let grouping = &self.cfg.grouping;
-        let Some(gid) = self
-            .groups
-            .intern(m, &|k| grouping.keeps(k), self.cfg.max_series)
-        else {
+        let gid = match key {
+            Some((hash, key)) => self
+                .groups
+                .intern_hashed(hash, key, &m.unit, self.cfg.max_series),
+            None => {
+                let grouping = &self.cfg.grouping;
+                self.groups
+                    .intern(m, &|k| grouping.keeps(k), self.cfg.max_series)
+            }
+        };
+        let Some(gid) = gid else {
             self.stats.refused += 1;
             self.warn("series_refused", m, "--max-series reached");
             return Ok(());
@@ -130,7 +147,18 @@ impl Aggregator {
     }
 
     pub fn observe(&mut self, m: &Metric, out: &mut Output) -> Result<()> {
-        self.observe_at(m, m.ts, out)
+        self.observe_at(m, m.ts, None, out)
+    }
+
+    /// Builds group keys on the decoder threads, with this aggregator's hasher.
+    pub fn preparer(&self) -> PrepareFactory {
+        let (grouping, hasher) = (self.cfg.grouping.clone(), self.hasher.clone());
+        Arc::new(move || {
+            Box::new(GroupKeys {
+                grouping: grouping.clone(),
+                hasher: hasher.clone(),
+            }) as Box<dyn Prepare>
+        })
     }
 
     /// For a cumulative counter: the step from the series' previous reading, if any.
@@ -342,18 +370,27 @@ impl Aggregator {
     }
 }
 
+/// The group key of a metric, built on a decoder thread.
+struct GroupKeys {
+    grouping: Grouping,
+    hasher: KeyHasher,
+}
+
+impl Prepare for GroupKeys {
+    fn prepare(&mut self, m: &Metric, key: &mut Vec<u8>) -> u64 {
+        let start = key.len();
+        let grouping = &self.grouping;
+        series::append_series_key(m, &|k| grouping.keeps(k), key);
+        self.hasher.hash(&key[start..])
+    }
+}
+
 impl StreamSink for Aggregator {
-    fn batch(&mut self, metrics: &[Metric], out: &mut Output) -> Result<()> {
-        match self.cfg.clock {
-            Clock::Event => metrics
-                .iter()
-                .try_for_each(|m| self.observe_at(m, m.ts, out))?,
-            Clock::Wall => {
-                let now = now_ns();
-                metrics
-                    .iter()
-                    .try_for_each(|m| self.observe_at(m, now, out))?;
-            }
+    fn batch(&mut self, metrics: &[Metric], prepared: &Prepared, out: &mut Output) -> Result<()> {
+        let wall = (self.cfg.clock == Clock::Wall).then(now_ns);
+        for (i, m) in metrics.iter().enumerate() {
+            let key = (!prepared.is_empty()).then(|| (prepared.hash(i), prepared.key(i)));
+            self.observe_at(m, wall.unwrap_or(m.ts), key, out)?;
         }
         self.write_corrections(out)
     }

@@ -6,10 +6,35 @@
 //! Name and tags are decoded from the key only when a window is written out.
 
 use crate::metric::{Kind, Metric, Temporality};
-use hashbrown::{DefaultHashBuilder, HashTable};
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
 pub type SeriesId = u32;
+
+/// Hashes series keys. Decoder threads hash keys for the table, so every copy of a hasher
+/// must agree: the seed is chosen once per run (random, so crafted names cannot force
+/// collisions) and copied.
+#[derive(Clone, Debug)]
+pub struct KeyHasher(FixedState);
+
+impl KeyHasher {
+    pub fn random() -> KeyHasher {
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0x0074_6c6d_u64);
+        KeyHasher(FixedState::with_seed(seed))
+    }
+
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.0.hash_one(key)
+    }
+}
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        KeyHasher::random()
+    }
+}
 
 #[derive(Default)]
 pub struct SeriesTable {
@@ -17,7 +42,7 @@ pub struct SeriesTable {
     keys: Vec<Box<[u8]>>,
     units: Vec<u16>,
     unit_names: Vec<Box<str>>,
-    hasher: DefaultHashBuilder,
+    hasher: KeyHasher,
     scratch: Vec<u8>,
     /// Position of each series in output order; recomputed when series were added.
     rank: Vec<u32>,
@@ -67,6 +92,11 @@ fn trailer(kind: Kind, t: Option<Temporality>) -> [u8; 2] {
 /// Builds the identity key of `m`'s series, keeping only tags `keep` accepts.
 pub fn series_key(m: &Metric, keep: &dyn Fn(&str) -> bool, key: &mut Vec<u8>) {
     key.clear();
+    append_series_key(m, keep, key);
+}
+
+/// Appends the identity key of `m`'s series to `key`.
+pub fn append_series_key(m: &Metric, keep: &dyn Fn(&str) -> bool, key: &mut Vec<u8>) {
     push_escaped(key, &m.name);
     for (k, v) in m.tags.iter() {
         if keep(k) {
@@ -100,9 +130,26 @@ impl SeriesTable {
         id
     }
 
+    pub fn with_hasher(hasher: KeyHasher) -> SeriesTable {
+        SeriesTable {
+            hasher,
+            ..SeriesTable::default()
+        }
+    }
+
     /// The id of an already built key.
     pub fn intern_key(&mut self, key: &[u8], unit: &str, max: usize) -> Option<SeriesId> {
-        let hash = self.hasher.hash_one(key);
+        self.intern_hashed(self.hasher.hash(key), key, unit, max)
+    }
+
+    /// The id of a key whose hash (by this table's `KeyHasher`) is known.
+    pub fn intern_hashed(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        unit: &str,
+        max: usize,
+    ) -> Option<SeriesId> {
         let keys = &self.keys;
         if let Some(&id) = self.index.find(hash, |&id| *keys[id as usize] == *key) {
             return Some(id);
@@ -116,7 +163,7 @@ impl SeriesTable {
         self.units.push(unit);
         let (keys, hasher) = (&self.keys, &self.hasher);
         self.index
-            .insert_unique(hash, id, |&i| hasher.hash_one(&keys[i as usize][..]));
+            .insert_unique(hash, id, |&i| hasher.hash(&keys[i as usize]));
         Some(id)
     }
 

@@ -86,6 +86,9 @@ pub struct InputArgs {
     /// Exit with status 65 at the first bad input line instead of skipping it
     #[arg(long, env = "TLM_STRICT")]
     pub strict: bool,
+    /// Threads decoding input (default: one per core); output order never depends on it
+    #[arg(long, env = "TLM_THREADS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 impl InputArgs {
@@ -94,6 +97,9 @@ impl InputArgs {
             max_line_bytes: self.max_line_bytes,
             strict: self.strict,
             tick,
+            threads: self
+                .threads
+                .map_or_else(crate::stream::default_threads, usize::from),
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::io::Output;
 use crate::log::RateLimit;
 use crate::metric::Metric;
-use crate::stream::StreamSink;
+use crate::stream::{Prepared, StreamSink};
 
 /// Counts of one publishing run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl FormatWriter {
 }
 
 impl StreamSink for FormatWriter {
-    fn batch(&mut self, metrics: &[Metric], out: &mut Output) -> Result<()> {
+    fn batch(&mut self, metrics: &[Metric], _prepared: &Prepared, out: &mut Output) -> Result<()> {
         metrics.iter().try_for_each(|m| self.write(m, out))
     }
 
