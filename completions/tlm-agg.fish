@@ -22,6 +22,11 @@ count\t'Number of points, as a delta counter `NAME.count`'
 sum\t''
 all\t'Every statistic above'"
 complete -c tlm-agg -l quantiles -d 'Quantiles of distributions, comma-separated, each in [0, 1]' -r
+complete -c tlm-agg -l style -d 'Output style: tlm metrics, or Etsy statsd\'s stat set as gauges with its arithmetic and the names its Graphite backend gives them (stats.X and stats_counts.X for counters, stats.timers.X.mean …, stats.gauges.X, stats.sets.X.count), --window being the flush interval. statsd style ignores --gauge, --quantiles and --rate, refuses --cumulative, and keeps up to --exact-limit values per timer: past it, statistics that need every value are left out and estimates are marked "estimated":true (docs/aggregation.md)' -r -f -a "tlm\t'tlm metrics: sums, gauge statistics, summaries, set sizes (docs/aggregation.md)'
+statsd\t'Etsy statsd\'s stat set as gauges, under the names its Graphite backend writes'"
+complete -c tlm-agg -l percent-threshold -d 'statsd style: Etsy\'s percentThreshold, comma-separated, each in [-100, 100]: P writes count_P, mean_P, upper_P, sum_P, sum_squares_P over the lowest P% of a timer\'s values (99.9 is named 99_9); -P writes count_topP, lower_topP … over the highest P%' -r
+complete -c tlm-agg -l legacy-namespace -d 'statsd style: Etsy\'s graphite.legacyNamespace. true writes counters as stats.X (per second) and stats_counts.X; false as stats.counters.X.rate and stats.counters.X.count' -r -f -a "true\t''
+false\t''"
 complete -c tlm-agg -l max-line-bytes -d 'Skip lines longer than this many bytes (counted and logged as bad lines)' -r
 complete -c tlm-agg -l threads -d 'Threads decoding input (default: one per core); output order never depends on it' -r
 complete -c tlm-agg -l log-level -d 'Base log level for stderr' -r -f -a "error\t''

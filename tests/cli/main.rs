@@ -2,6 +2,7 @@
 
 mod codec;
 mod docs;
+mod etsy;
 mod golden;
 mod harness;
 mod pipeline;

@@ -77,6 +77,16 @@ pub enum Late {
     Emit,
 }
 
+/// What the lines of a window look like.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Style {
+    /// tlm metrics: sums, gauge statistics, summaries, set sizes (docs/aggregation.md).
+    #[default]
+    Tlm,
+    /// Etsy statsd's stat set as gauges, under the names its Graphite backend writes.
+    Statsd,
+}
+
 /// Which tags identify a group.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Grouping {
@@ -164,6 +174,9 @@ pub struct AggConfig {
     pub max_series: usize,
     /// Where exact distributions and sets give way to sketches.
     pub limits: Limits,
+    pub style: Style,
+    /// Thresholds and namespace for `Style::Statsd`.
+    pub statsd: super::etsy::Options,
 }
 
 impl Default for AggConfig {
@@ -183,6 +196,8 @@ impl Default for AggConfig {
             max_rate: None,
             max_series: usize::MAX,
             limits: Limits::default(),
+            style: Style::Tlm,
+            statsd: super::etsy::Options::default(),
         }
     }
 }
@@ -209,6 +224,12 @@ impl AggConfig {
         }
         if self.max_rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
             return Err(Error::usage("--max-rate must be greater than zero"));
+        }
+        // Etsy's counters are per-interval amounts; a running total has no statsd name.
+        if self.style == Style::Statsd && self.cumulative {
+            return Err(Error::usage(
+                "--cumulative does not apply to --style statsd",
+            ));
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Writing one series' window state as tlm metric lines (the rules of docs/aggregation.md).
 
-use super::config::{AggConfig, GaugeStat};
-use super::state::{CumState, State, Sum};
+use super::config::{AggConfig, GaugeStat, Style};
+use super::etsy::{self, Path, Stat, Unit};
+use super::state::{CumState, DistState, State, Sum};
 use crate::error::Result;
 use crate::io::Output;
 use crate::metric::{Kind, Metric, Temporality, Value};
@@ -36,6 +37,10 @@ impl Emitter<'_> {
     ) -> Result<()> {
         m.ts = end;
         m.start_ts = Some(start);
+        // Etsy has no histograms or summaries: those keep their tlm lines in either style.
+        if self.cfg.style == Style::Statsd && !matches!(st, State::Buckets(_)) {
+            return self.statsd(st, m, start, end);
+        }
         match st {
             State::Delta(sum) => self.delta(gid, *sum, m, start, end),
             State::Cumulative(c) => self.cumulative(c, m, start),
@@ -152,6 +157,135 @@ impl Emitter<'_> {
         m.name.truncate(name_len);
         m.unit.truncate(unit_len);
         Ok(())
+    }
+}
+
+/// `--style statsd`: what each statsd line of a series derives its own name, unit and extra
+/// fields from.
+struct StatsdKey {
+    name: String,
+    unit: String,
+    extra_len: usize,
+}
+
+impl Emitter<'_> {
+    /// Writes Etsy statsd's statistics of one series and window as gauges under the names
+    /// Etsy's Graphite backend gives them (docs/aggregation.md, "statsd style").
+    fn statsd(&mut self, st: &mut State, m: &mut Metric, start: i64, end: i64) -> Result<()> {
+        let cfg = self.cfg;
+        let seconds = etsy::flush_seconds(end - start);
+        let key = StatsdKey {
+            name: std::mem::take(&mut m.name),
+            unit: std::mem::take(&mut m.unit),
+            extra_len: m.extra.len(),
+        };
+        (m.kind, m.temporality, m.start_ts) = (Kind::Gauge, None, None);
+        match st {
+            State::Delta(sum) => self.statsd_counter(m, &key, sum.value(), seconds),
+            // A running total's increase in the window is what a statsd counter would have
+            // counted; the first reading is only a baseline, as in the tlm style.
+            State::Cumulative(c) if c.span_start.is_some() => {
+                self.statsd_counter(m, &key, c.increase.value(), seconds)
+            }
+            State::Cumulative(_) => Ok(()),
+            State::Gauge(g) => self.statsd_line(m, &key, Path::Gauge, g.last, Unit::Same, false),
+            State::Set(s) => {
+                let (count, estimated) = s.count();
+                let v = Value::U64(count);
+                self.statsd_line(m, &key, Path::SetCount, v, Unit::Dimensionless, estimated)
+            }
+            State::Dist(d) => {
+                let mut stats = Vec::new();
+                timer_stats(d, seconds, &cfg.statsd.thresholds, &mut stats);
+                for s in &stats {
+                    let v = stat_value(s);
+                    self.statsd_line(m, &key, s.path, v, s.unit, s.estimated)?;
+                }
+                Ok(())
+            }
+            // Written as tlm lines by `emit`.
+            State::Buckets(_) => Ok(()),
+        }
+    }
+
+    fn statsd_counter(
+        &mut self,
+        m: &mut Metric,
+        key: &StatsdKey,
+        count: Value,
+        seconds: f64,
+    ) -> Result<()> {
+        let rate = Value::F64(count.as_f64() / seconds);
+        self.statsd_line(m, key, Path::CounterRate, rate, Unit::PerSecond, false)?;
+        self.statsd_line(m, key, Path::CounterCount, count, Unit::Same, false)
+    }
+
+    fn statsd_line(
+        &mut self,
+        m: &mut Metric,
+        key: &StatsdKey,
+        path: Path<'_>,
+        value: Value,
+        unit: Unit,
+        estimated: bool,
+    ) -> Result<()> {
+        m.name.clear();
+        etsy::write_name(
+            &mut m.name,
+            self.cfg.statsd.legacy_namespace,
+            &key.name,
+            path,
+        );
+        m.unit.clear();
+        if unit != Unit::Dimensionless {
+            m.unit.push_str(&key.unit);
+        }
+        if unit == Unit::PerSecond && !key.unit.is_empty() {
+            m.unit.push_str("/s");
+        }
+        m.value = Some(value);
+        m.extra.truncate(key.extra_len);
+        if estimated {
+            mark_estimated(m);
+        }
+        self.line(m)
+    }
+}
+
+/// Etsy's timer statistics from the exact values, or what survives of them in the sketch.
+fn timer_stats<'t>(
+    d: &mut DistState,
+    seconds: f64,
+    thresholds: &'t [etsy::Threshold],
+    out: &mut Vec<Stat<'t>>,
+) {
+    match &d.sketch {
+        None => {
+            // `etsy::timer` sorts the values in place, which unpairs them from their weights;
+            // Etsy's arithmetic has no use for the weights, and the state is dropped after.
+            d.weights.clear();
+            etsy::timer(&mut d.values, d.weight, seconds, thresholds, out);
+        }
+        Some(sk) => {
+            let spilled = etsy::Spilled {
+                n: d.n,
+                count: d.weight,
+                weighted_sum: d.sum,
+                min: d.min,
+                max: d.max,
+            };
+            etsy::timer_spilled(&spilled, |q| sk.quantile(q), seconds, thresholds, out);
+        }
+    }
+}
+
+/// Counts stay integers when they are whole (a sampled count such as 1/0.3 is not).
+fn stat_value(s: &Stat<'_>) -> Value {
+    const EXACT: f64 = (1u64 << 53) as f64;
+    if s.count && s.value.fract() == 0.0 && (0.0..=EXACT).contains(&s.value) {
+        Value::U64(s.value as u64)
+    } else {
+        Value::F64(s.value)
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod counter;
 pub mod emit;
+pub mod etsy;
 pub mod hll;
 pub mod series;
 pub mod sketch;

@@ -80,6 +80,8 @@ fn unescape(piece: &[u8], out: &mut Vec<u8>) {
 }
 
 fn trailer(kind: Kind, t: Option<Temporality>) -> [u8; 2] {
+    // A delta gauge (statsd `+N|g`) changes the same series as absolute values do.
+    let t = if kind == Kind::Gauge { None } else { t };
     let t = match t {
         None => 0,
         Some(Temporality::Delta) => 1,

@@ -537,9 +537,18 @@ fn gauge_value(v: Value, t: Option<Temporality>, base: Option<Value>) -> Value {
     }
 }
 
+/// One member hasher for the whole process: members of one set arrive on many lines (and
+/// threads), so every hash must come from the same seed; the seed is random per process.
+fn member_hasher() -> &'static foldhash::fast::FixedState {
+    static HASHER: std::sync::OnceLock<foldhash::fast::FixedState> = std::sync::OnceLock::new();
+    HASHER.get_or_init(|| {
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0x0073_6574_u64);
+        foldhash::fast::FixedState::with_seed(seed)
+    })
+}
+
 fn add_members(s: &mut SetState, m: &Metric, limits: &Limits) {
-    let h = hashbrown::DefaultHashBuilder::default();
-    // A fixed-seed hasher is not needed: hashes never leave this process.
+    let h = member_hasher();
     for member in m.members.iter() {
         s.insert(h.hash_one(member), limits);
     }

@@ -1,6 +1,8 @@
 //! `tlm-agg` flags.
 
 use super::common::{InputArgs, LogArgs, Tool};
+use crate::agg::config::Style;
+use crate::agg::etsy::{self, Threshold};
 use crate::agg::{AggConfig, Clock, GaugeStat, Grouping, Late, Limits, NameFilter};
 use crate::error::Result;
 use crate::time::{duration_arg, parse_duration};
@@ -21,7 +23,10 @@ Examples:
   tlm-agg --window 1m --match 'if.*octets' < poll.ndjson
 
   # Requests per data centre: merge hosts, keep the dc tag
-  tlm-agg --window 10s --by dc --rate --match 'http.requests'";
+  tlm-agg --window 10s --by dc --rate --match 'http.requests'
+
+  # What Etsy statsd would send Graphite, with its default 10-second flush interval
+  tlm-agg --window 10s --style statsd --percent-threshold 90,99 | tlm-publish --format graphite";
 
 /// Windowed aggregation of tlm metrics: sums, gauge statistics, summaries, set sizes.
 ///
@@ -160,6 +165,40 @@ pub struct AggArgs {
     )]
     pub quantiles: Vec<f64>,
 
+    /// Output style: tlm metrics, or Etsy statsd's stat set as gauges with its arithmetic and
+    /// the names its Graphite backend gives them (stats.X and stats_counts.X for counters,
+    /// stats.timers.X.mean …, stats.gauges.X, stats.sets.X.count), --window being the flush
+    /// interval. statsd style ignores --gauge, --quantiles and --rate, refuses --cumulative, and
+    /// keeps up to --exact-limit values per timer: past it, statistics that need every value
+    /// are left out and estimates are marked "estimated":true (docs/aggregation.md)
+    #[arg(long, env = "TLM_AGG_STYLE", value_enum, default_value = "tlm")]
+    pub style: Style,
+
+    /// statsd style: Etsy's percentThreshold, comma-separated, each in [-100, 100]: P writes
+    /// count_P, mean_P, upper_P, sum_P, sum_squares_P over the lowest P% of a timer's values
+    /// (99.9 is named 99_9); -P writes count_topP, lower_topP … over the highest P%
+    #[arg(
+        long,
+        env = "TLM_AGG_PERCENT_THRESHOLD",
+        value_delimiter = ',',
+        default_value = "90",
+        allow_negative_numbers = true,
+        value_name = "P,…"
+    )]
+    pub percent_threshold: Vec<f64>,
+
+    /// statsd style: Etsy's graphite.legacyNamespace. true writes counters as stats.X (per
+    /// second) and stats_counts.X; false as stats.counters.X.rate and stats.counters.X.count
+    #[arg(
+        long,
+        env = "TLM_AGG_LEGACY_NAMESPACE",
+        default_value = "true",
+        value_name = "BOOL",
+        action = clap::ArgAction::Set,
+        value_parser = clap::value_parser!(bool)
+    )]
+    pub legacy_namespace: bool,
+
     #[command(flatten)]
     pub input: InputArgs,
 
@@ -192,6 +231,15 @@ impl AggArgs {
                 exact: self.exact_limit,
                 set: self.set_limit,
                 alpha: self.sketch_error,
+            },
+            style: self.style,
+            statsd: etsy::Options {
+                thresholds: self
+                    .percent_threshold
+                    .iter()
+                    .map(|&p| Threshold::new(p))
+                    .collect::<Result<_>>()?,
+                legacy_namespace: self.legacy_namespace,
             },
         };
         cfg.check()?;
