@@ -571,27 +571,34 @@ mod tests {
         v[..v.find(',').unwrap()].parse().unwrap()
     }
 
+    /// One point per 10-s window (at 5 s, 15 s, …) of series `name`.
+    fn one_per_window(name: &str, points: &[String]) -> Vec<String> {
+        let input: Vec<(&str, &str, i64)> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (name, p.as_str(), 10 * i as i64 + 5))
+            .collect();
+        lines_for(AggConfig::default(), &input)
+    }
+
+    fn values_where(out: &[String], needle: &str) -> Vec<f64> {
+        out.iter()
+            .filter(|l| l.contains(needle))
+            .map(|l| value_of(l))
+            .collect()
+    }
+
     #[test]
     fn counter32_wrap_gives_a_continuous_rate() {
         let c = |v: u64| format!(r#""kind":"counter","temporality":"cumulative","value":{v}"#);
         let pts = [c(4_294_966_296), c(4_294_967_096), c(600), c(1400)];
-        let input: Vec<(&str, &str, i64)> = pts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| ("if.in", p.as_str(), 10 * i as i64 + 5))
-            .collect();
-        let out = lines_for(AggConfig::default(), &input);
-        let rates: Vec<f64> = out
-            .iter()
-            .filter(|l| l.contains("if.in.rate"))
-            .map(|l| value_of(l))
-            .collect();
-        assert_eq!(rates, vec![80.0, 80.0, 80.0], "{out:#?}");
-        let incs: Vec<f64> = out
-            .iter()
-            .filter(|l| l.contains(r#""name":"if.in","#))
-            .map(|l| value_of(l))
-            .collect();
+        let out = one_per_window("if.in", &pts);
+        assert_eq!(
+            values_where(&out, "if.in.rate"),
+            vec![80.0, 80.0, 80.0],
+            "{out:#?}"
+        );
+        let incs = values_where(&out, r#""name":"if.in","#);
         assert_eq!(incs, vec![800.0, 800.0, 800.0]);
     }
 
@@ -601,30 +608,14 @@ mod tests {
             format!(r#""kind":"counter","temporality":"cumulative","value":{v},"start_ts":{st}"#)
         };
         let pts = [c(1000, 1), c(2000, 1), c(50, 2)];
-        let input: Vec<(&str, &str, i64)> = pts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| ("c", p.as_str(), 10 * i as i64 + 5))
-            .collect();
-        let out = lines_for(AggConfig::default(), &input);
-        let incs: Vec<f64> = out
-            .iter()
-            .filter(|l| l.contains(r#""name":"c","#))
-            .map(|l| value_of(l))
-            .collect();
+        let incs = values_where(&one_per_window("c", &pts), r#""name":"c","#);
         assert_eq!(incs, vec![1000.0, 50.0]);
     }
 
     #[test]
     fn counter64_increase_near_2_pow_64_is_exact() {
         let c = |v: u64| format!(r#""kind":"counter","temporality":"cumulative","value":{v}"#);
-        let pts = [c(u64::MAX - 1000), c(u64::MAX - 1)];
-        let input: Vec<(&str, &str, i64)> = pts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| ("c", p.as_str(), 10 * i as i64 + 5))
-            .collect();
-        let out = lines_for(AggConfig::default(), &input);
+        let out = one_per_window("c", &[c(u64::MAX - 1000), c(u64::MAX - 1)]);
         assert!(out[0].contains(r#""value":999,"#), "{out:?}");
     }
 
