@@ -365,8 +365,10 @@ fn decode_blocks(
     mut prepare: Option<Box<dyn Prepare>>,
 ) {
     let mut decoder = Decoder::default();
-    while let Ok(block) = blocks.recv() {
-        let Ok(mut batch) = free_batches.recv() else {
+    // A batch is taken before a block: the decoder holding the block that the command's
+    // thread waits for must never wait for a batch parked in the reorder buffer.
+    while let Ok(mut batch) = free_batches.recv() {
+        let Ok(block) = blocks.recv() else {
             return;
         };
         (batch.seq, batch.label, batch.len, batch.lines) =

@@ -179,3 +179,59 @@ fn globs_and_files_are_read_in_order() {
     assert_eq!(out.status.code(), Some(66));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Runs `tlm-agg ARGS` and fails (instead of hanging) if it takes longer than `limit`.
+fn agg_with_deadline(args: &[&str], limit: Duration) -> String {
+    let mut child = Command::new(bin("tlm-agg"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+        s
+    });
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("tlm-agg {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    reader.join().unwrap()
+}
+
+/// Many decoder threads on a file that reads faster than it decodes: the output is the same
+/// as with one thread, every time, and the run never stalls.
+#[test]
+fn decoder_threads_never_change_the_output() {
+    let dir = std::env::temp_dir().join(format!("tlm-cli-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("in.ndjson");
+    let mut data = String::new();
+    for i in 0..200_000u64 {
+        let host = i % 997;
+        data.push_str(&format!(
+            "{{\"name\":\"m{}\",\"kind\":\"counter\",\"temporality\":\"delta\",\"value\":{},\"ts\":{},\"tags\":{{\"host\":\"h{host}\"}}}}\n",
+            i % 7,
+            i % 13,
+            1_767_225_600_000_000_000u64 + i * 1_000_000
+        ));
+    }
+    std::fs::write(&file, data).unwrap();
+    let path = file.to_str().unwrap();
+    let one = agg_with_deadline(&["--threads", "1", "-q", path], Duration::from_secs(60));
+    assert!(one.lines().count() > 1000);
+    for threads in ["2", "4", "8"] {
+        for _ in 0..3 {
+            let many =
+                agg_with_deadline(&["--threads", threads, "-q", path], Duration::from_secs(60));
+            assert!(many == one, "--threads {threads} changed the output");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
