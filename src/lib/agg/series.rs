@@ -46,6 +46,8 @@ pub struct SeriesTable {
     scratch: Vec<u8>,
     /// Position of each series in output order; recomputed when series were added.
     rank: Vec<u32>,
+    /// Series ids in output order (the inverse of `rank`).
+    order: Vec<SeriesId>,
     ranked: usize,
 }
 
@@ -194,10 +196,8 @@ impl SeriesTable {
             _ => None,
         };
         let mut pieces = body[..body.len().saturating_sub(1)].split(|&b| b == 0);
-        let mut buf = Vec::new();
-        unescape(pieces.next().unwrap_or_default(), &mut buf);
         m.name.clear();
-        m.name.push_str(utf8(&buf));
+        with_piece(pieces.next().unwrap_or_default(), |s| m.name.push_str(s));
         m.unit.clear();
         m.unit.push_str(
             self.unit_names
@@ -205,28 +205,48 @@ impl SeriesTable {
                 .map_or("", |u| u),
         );
         m.tags.clear();
-        let mut kbuf = Vec::new();
         while let (Some(k), Some(v)) = (pieces.next(), pieces.next()) {
-            unescape(k, &mut kbuf);
-            unescape(v, &mut buf);
-            m.tags.push(utf8(&kbuf), utf8(&buf));
+            with_piece(k, |k| with_piece(v, |v| m.tags.push(k, v)));
         }
     }
 
     /// Sorts `ids` into output order: name, then tags, then kind.
     pub fn sort(&mut self, ids: &mut [SeriesId]) {
-        if self.ranked != self.keys.len() {
-            let mut all: Vec<SeriesId> = (0..self.keys.len() as SeriesId).collect();
-            let keys = &self.keys;
-            all.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
-            self.rank.resize(all.len(), 0);
-            for (pos, &id) in all.iter().enumerate() {
-                self.rank[id as usize] = pos as u32;
-            }
-            self.ranked = self.keys.len();
-        }
+        self.rank_new_series();
         let rank = &self.rank;
         ids.sort_unstable_by_key(|&id| rank[id as usize]);
+    }
+
+    /// Brings the output-order ranks up to date: series added since the last call are sorted
+    /// among themselves and merged into the existing order, so a stream whose series keep
+    /// appearing pays for a merge per window, not a full sort.
+    fn rank_new_series(&mut self) {
+        if self.ranked == self.keys.len() {
+            return;
+        }
+        let keys = &self.keys;
+        let mut fresh: Vec<SeriesId> = (self.ranked as SeriesId..keys.len() as SeriesId).collect();
+        fresh.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+        let old = std::mem::take(&mut self.order);
+        let mut merged = Vec::with_capacity(keys.len());
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() && j < fresh.len() {
+            if keys[old[i] as usize] <= keys[fresh[j] as usize] {
+                merged.push(old[i]);
+                i += 1;
+            } else {
+                merged.push(fresh[j]);
+                j += 1;
+            }
+        }
+        merged.extend_from_slice(&old[i..]);
+        merged.extend_from_slice(&fresh[j..]);
+        self.rank.resize(keys.len(), 0);
+        for (pos, &id) in merged.iter().enumerate() {
+            self.rank[id as usize] = pos as u32;
+        }
+        self.order = merged;
+        self.ranked = keys.len();
     }
 
     /// Approximate heap bytes held, for the bytes-per-series report.
@@ -235,6 +255,18 @@ impl SeriesTable {
             + self.index.capacity() * (std::mem::size_of::<SeriesId>() + 1)
             + self.units.capacity() * 2
             + self.rank.capacity() * 4
+            + self.order.capacity() * 4
+    }
+}
+
+/// Calls `f` with a key piece as text, unescaping only when the piece holds an escape.
+fn with_piece(piece: &[u8], f: impl FnOnce(&str)) {
+    if piece.contains(&1) {
+        let mut buf = Vec::with_capacity(piece.len());
+        unescape(piece, &mut buf);
+        f(utf8(&buf));
+    } else {
+        f(utf8(piece));
     }
 }
 
@@ -303,6 +335,32 @@ mod tests {
             (out.name.as_str(), out.tags.clone()),
             (m.name.as_str(), m.tags.clone())
         );
+    }
+
+    #[test]
+    fn ranks_stay_right_as_series_keep_arriving() {
+        let mut t = SeriesTable::default();
+        let mut all = Vec::new();
+        for round in 0..5u64 {
+            for i in 0..50u64 {
+                let name = format!("m{}", (i * 7919 + round * 104_729) % 1000);
+                all.push(
+                    t.intern(
+                        &Metric::gauge(&name, Value::U64(1), 0),
+                        &|_| true,
+                        usize::MAX,
+                    )
+                    .unwrap(),
+                );
+            }
+            let mut ids = all.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            t.sort(&mut ids);
+            let mut expected = ids.clone();
+            expected.sort_by(|&a, &b| t.keys[a as usize].cmp(&t.keys[b as usize]));
+            assert_eq!(ids, expected, "round {round}");
+        }
     }
 
     #[test]
