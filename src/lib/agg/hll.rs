@@ -193,7 +193,6 @@ mod tests {
             inserted = n;
             let est = h.estimate();
             let err = (est - n as f64) / n as f64;
-            eprintln!("p={p} n={n}: estimate {est:.1}, error {:+.3}%", err * 100.0);
             if n <= 10 {
                 assert!((est - n as f64).abs() <= 1.0, "n={n} est={est}");
             } else {
@@ -201,11 +200,6 @@ mod tests {
                 worst = worst.max(err.abs());
             }
         }
-        eprintln!(
-            "worst relative error {:.3}% (3 se = {:.3}%)",
-            worst * 100.0,
-            300.0 * se
-        );
     }
 
     #[test]
@@ -215,11 +209,6 @@ mod tests {
             for n in [50_000u64, 300_000] {
                 let est = hll_of(0..n, p).estimate();
                 let err = (est - n as f64) / n as f64;
-                eprintln!(
-                    "p={p} n={n}: error {:+.3}% (se {:.3}%)",
-                    err * 100.0,
-                    se * 100.0
-                );
                 assert!(err.abs() <= 3.0 * se, "p={p} n={n} est={est}");
             }
         }

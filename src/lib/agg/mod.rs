@@ -130,7 +130,7 @@ impl Aggregator {
         };
         let Some(gid) = gid else {
             self.stats.refused += 1;
-            self.warn("series_refused", m, "--max-series reached");
+            warn(&mut self.limit, "series_refused", m, "--max-series reached");
             return Ok(());
         };
         let step = self.counter_step(gid, m);
@@ -210,7 +210,8 @@ impl Aggregator {
         let late = start <= self.closed_through;
         if late {
             self.stats.late += 1;
-            self.warn(
+            warn(
+                &mut self.limit,
                 "late_point",
                 m,
                 "its window was already written (see --lateness, --late)",
@@ -231,17 +232,7 @@ impl Aggregator {
                 let st = e.into_mut();
                 if let Err(reason) = st.observe(m, &self.cfg.limits) {
                     self.stats.rejected += 1;
-                    let name = m.name.clone();
-                    if let Some(suppressed) = self.limit.allow() {
-                        crate::log!(
-                            Warn,
-                            "point_rejected",
-                            name = name,
-                            ts = m.ts,
-                            reason = reason,
-                            suppressed = suppressed
-                        );
-                    }
+                    warn(&mut self.limit, "point_rejected", m, reason);
                     return Ok(());
                 }
                 st
@@ -260,19 +251,6 @@ impl Aggregator {
             self.gauge_last[idx] = Some(last);
         }
         Ok(())
-    }
-
-    fn warn(&mut self, event: &str, m: &Metric, reason: &str) {
-        if let Some(suppressed) = self.limit.allow() {
-            crate::log!(
-                Warn,
-                event,
-                name = m.name,
-                ts = m.ts,
-                reason = reason,
-                suppressed = suppressed
-            );
-        }
     }
 
     /// Writes every window that ends at or before `until`.
@@ -367,6 +345,20 @@ impl Aggregator {
             resets = s.resets,
             wraps = s.wraps,
             series_table_bytes_per_series = per_series
+        );
+    }
+}
+
+/// Logs one dropped or refused point, rate-limited.
+fn warn(limit: &mut RateLimit, event: &str, m: &Metric, reason: &str) {
+    if let Some(suppressed) = limit.allow() {
+        crate::log!(
+            Warn,
+            event,
+            name = m.name,
+            ts = m.ts,
+            reason = reason,
+            suppressed = suppressed
         );
     }
 }

@@ -442,17 +442,16 @@ mod tests {
     #[test]
     fn quantiles_within_alpha() {
         for alpha in [QuantileSketch::DEFAULT_ALPHA, 0.05, 0.002, 0.001] {
-            let mut worst: f64 = 0.0;
             for (name, xs) in datasets() {
                 if !fits(&xs, alpha) {
-                    eprintln!("alpha={alpha} {name}: spans more than {MAX_BINS} bins, skipped");
                     continue;
                 }
                 let e = check(&xs, alpha);
-                eprintln!("alpha={alpha} {name}: worst relative error {e:.9}");
-                worst = worst.max(e);
+                assert!(
+                    e <= alpha + 1e-12,
+                    "alpha={alpha} {name}: worst relative error {e}"
+                );
             }
-            eprintln!("alpha={alpha}: worst relative error over all data sets {worst:.9} (excess over alpha {:e})", worst - alpha);
         }
     }
 
@@ -620,12 +619,8 @@ mod tests {
         for _ in 0..100_000 {
             s.add(10f64.powf(r.unit() * 9.0 - 3.0), 1.0);
         }
-        let bins = s.pos.bins.len();
+        assert!(s.pos.bins.len() <= MAX_BINS);
         let bytes = s.heap_bytes();
-        eprintln!(
-            "100k values in [1e-3, 1e6): {bins} bins, {bytes} heap bytes, {} inline",
-            size_of::<QuantileSketch>()
-        );
         assert!(bytes <= 10 * 1024, "{bytes}");
         assert!(size_of::<QuantileSketch>() <= 128);
         let mut small = QuantileSketch::new(QuantileSketch::DEFAULT_ALPHA);
