@@ -15,14 +15,9 @@ fn run(args: AggArgs) -> tlm::Result<()> {
     let mut aggregator = Aggregator::new(args.config()?);
     // The tick lets an idle stream's finished windows out without waiting for more input.
     let tick = Duration::from_nanos((args.window as u64 / 10).clamp(10_000_000, 1_000_000_000));
-    let opts = args.input.stream_options(Some(tick));
-    let keys = aggregator.preparer();
-    tlm::stream::run_prepared(
-        inputs,
-        &opts,
-        Some(keys),
-        &mut aggregator,
-        &mut Output::stdout(),
-    )?;
+    let mut opts = args.input.stream_options(Some(tick));
+    opts.block_bytes = tlm::agg::BLOCK_BYTES;
+    let hooks = aggregator.hooks();
+    tlm::stream::run_with(inputs, &opts, hooks, &mut aggregator, &mut Output::stdout())?;
     Ok(())
 }

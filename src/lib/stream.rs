@@ -14,6 +14,7 @@ use crate::ndjson::{Decoder, LineError, LineReader};
 use crate::signals::Signals;
 use crate::time::now_ns;
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,10 @@ pub trait StreamSink {
     /// Handles one batch, in input order; `prepared` holds what the `Prepare` hook built for
     /// each metric (empty without one). `out` is flushed when no further batch is waiting.
     fn batch(&mut self, metrics: &[Metric], prepared: &Prepared, out: &mut Output) -> Result<()>;
+    /// Merges the partial result a `Combine` hook built from one block, in input order.
+    fn combined(&mut self, _part: &mut (dyn Any + Send), _out: &mut Output) -> Result<()> {
+        Err(Error::internal("this command has no combine hook"))
+    }
     /// Called on every tick of the wall clock (see `StreamOptions::tick`); `idle` is true
     /// when no input arrived since the previous tick.
     fn tick(&mut self, _now: i64, _idle: bool, _out: &mut Output) -> Result<()> {
@@ -39,6 +44,31 @@ pub trait Prepare: Send {
 
 /// Makes one `Prepare` per decoder thread.
 pub type PrepareFactory = Arc<dyn Fn() -> Box<dyn Prepare> + Send + Sync>;
+
+/// A partial result built from one block on a decoder thread.
+pub type Part = Box<dyn Any + Send>;
+
+/// Whole-block work on the decoder threads: folds the metrics of a block into a partial
+/// result (such as per-window aggregates) that the command's thread merges in input order
+/// with `StreamSink::combined`, so the per-metric work runs on every core.
+pub trait Combine: Send {
+    /// Starts a block; `recycled` is an earlier partial result, to reuse its buffers.
+    fn begin(&mut self, recycled: Option<Part>);
+    /// Folds one metric in; false when this block must go to `StreamSink::batch` instead.
+    fn add(&mut self, m: &Metric) -> bool;
+    /// Ends the block and hands over its partial result.
+    fn end(&mut self) -> Part;
+}
+
+/// Makes one `Combine` per decoder thread.
+pub type CombineFactory = Arc<dyn Fn() -> Box<dyn Combine> + Send + Sync>;
+
+/// Per-metric and per-block work a command runs on the decoder threads.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub prepare: Option<PrepareFactory>,
+    pub combine: Option<CombineFactory>,
+}
 
 /// Keys and hashes prepared for the metrics of one batch, by index.
 #[derive(Default)]
@@ -76,6 +106,9 @@ pub struct StreamOptions {
     pub tick: Option<Duration>,
     /// Decoder threads.
     pub threads: usize,
+    /// Lines are handed to the decoders in blocks of about this many bytes (at least one
+    /// read), fewer when a live input has nothing more to read yet.
+    pub block_bytes: usize,
 }
 
 impl Default for StreamOptions {
@@ -85,6 +118,7 @@ impl Default for StreamOptions {
             strict: false,
             tick: None,
             threads: default_threads(),
+            block_bytes: 0,
         }
     }
 }
@@ -126,6 +160,9 @@ struct Batch {
     /// Bad lines: (line number, reason).
     errors: Vec<(u64, String)>,
     lines: u64,
+    /// The block's partial result when a `Combine` hook folded it (then `len` is 0).
+    part: Option<Part>,
+    combined: bool,
 }
 
 enum Msg {
@@ -144,14 +181,14 @@ pub fn run(
     sink: &mut dyn StreamSink,
     out: &mut Output,
 ) -> Result<ReadStats> {
-    run_prepared(inputs, opts, None, sink, out)
+    run_with(inputs, opts, Hooks::default(), sink, out)
 }
 
-/// Like `run`, with per-metric preparation on the decoder threads.
-pub fn run_prepared(
+/// Like `run`, with per-metric and per-block work on the decoder threads.
+pub fn run_with(
     inputs: Vec<Input>,
     opts: &StreamOptions,
-    prepare: Option<PrepareFactory>,
+    hooks: Hooks,
     sink: &mut dyn StreamSink,
     out: &mut Output,
 ) -> Result<ReadStats> {
@@ -172,15 +209,22 @@ pub fn run_prepared(
             return_block.clone(),
             to_main.clone(),
         );
-        let preparer = prepare.as_ref().map(|f| f());
+        let work = Work {
+            decoder: Decoder::default(),
+            prepare: hooks.prepare.as_ref().map(|f| f()),
+            combine: hooks.combine.as_ref().map(|f| f()),
+        };
         spawn(&format!("decoder-{i}"), move || {
-            decode_blocks(&blocks, &free_batches, &return_block, &to_main, preparer)
+            decode_blocks(&blocks, &free_batches, &return_block, &to_main, work)
         })?;
     }
     drop((blocks, free_batches));
-    let max_line = opts.max_line_bytes;
+    let sizes = BlockSizes {
+        max_line: opts.max_line_bytes,
+        target: opts.block_bytes,
+    };
     spawn("reader", move || {
-        let (blocks, result) = read_blocks(&inputs, max_line, &to_workers, &free_blocks);
+        let (blocks, result) = read_blocks(&inputs, sizes, &to_workers, &free_blocks);
         let _ = to_main.send(Msg::ReaderDone { blocks, result });
     })?;
     let mut state = MainLoop {
@@ -238,9 +282,9 @@ impl MainLoop<'_> {
                     Ok(Msg::Batch(b)) => {
                         busy = true;
                         self.pending.insert(b.seq, b);
-                        while let Some(b) = self.pending.remove(&self.next) {
+                        while let Some(mut b) = self.pending.remove(&self.next) {
                             self.next += 1;
-                            self.handle(&b, sink, out)?;
+                            self.handle(&mut b, sink, out)?;
                             let _ = return_batch.send(b);
                         }
                         if from_workers.is_empty() {
@@ -267,7 +311,7 @@ impl MainLoop<'_> {
         Ok(())
     }
 
-    fn handle(&mut self, b: &Batch, sink: &mut dyn StreamSink, out: &mut Output) -> Result<()> {
+    fn handle(&mut self, b: &mut Batch, sink: &mut dyn StreamSink, out: &mut Output) -> Result<()> {
         self.stats.lines += b.lines;
         self.stats.metrics += b.len as u64;
         for (line_no, reason) in &b.errors {
@@ -280,7 +324,10 @@ impl MainLoop<'_> {
                 &mut self.limit,
             )?;
         }
-        sink.batch(&b.metrics[..b.len], &b.prepared, out)
+        match (&mut b.part, b.combined) {
+            (Some(part), true) => sink.combined(&mut **part, out),
+            _ => sink.batch(&b.metrics[..b.len], &b.prepared, out),
+        }
     }
 
     fn log_bad_lines(&self) {
@@ -296,10 +343,17 @@ impl MainLoop<'_> {
     }
 }
 
+#[derive(Clone, Copy)]
+struct BlockSizes {
+    max_line: usize,
+    /// Bytes a block is filled to while the input has more to read at once.
+    target: usize,
+}
+
 /// Cuts every input into blocks of whole lines; returns how many blocks were sent.
 fn read_blocks(
     inputs: &[Input],
-    max_line: usize,
+    sizes: BlockSizes,
     to_workers: &Sender<Block>,
     free: &Receiver<Block>,
 ) -> (u64, Result<()>) {
@@ -308,11 +362,11 @@ fn read_blocks(
     let mut spare: Option<Block> = None;
     for input in inputs {
         let label: Arc<str> = input.label().into();
-        let src = match input.open() {
-            Ok(src) => src,
+        let (src, ready) = match input.open_polled() {
+            Ok(opened) => opened,
             Err(e) => return (seq, Err(e)),
         };
-        let mut lines = LineReader::new(src, max_line);
+        let mut lines = LineReader::new(src, sizes.max_line);
         loop {
             let mut block = match spare.take() {
                 Some(b) => b,
@@ -321,18 +375,10 @@ fn read_blocks(
                     Err(_) => return (seq, Ok(())),
                 },
             };
-            (block.seq, block.label, block.limit) = (seq, label.clone(), max_line);
+            (block.seq, block.label, block.limit) = (seq, label.clone(), sizes.max_line);
             block.data.clear();
             block.lines.clear();
-            let more = lines.read_chunk(|no, line| match line {
-                Ok(bytes) => {
-                    let start = block.data.len() as u32;
-                    block.data.extend_from_slice(bytes);
-                    block.lines.push((no, start, block.data.len() as u32));
-                }
-                Err(_) => block.lines.push((no, 0, TOO_LONG)),
-            });
-            let more = match more {
+            let more = match fill_block(&mut lines, &mut block, sizes.target, &ready) {
                 Ok(more) => more,
                 Err(e) => {
                     return (
@@ -357,14 +403,45 @@ fn read_blocks(
     (seq, Ok(()))
 }
 
+/// Reads into `block` until it holds `target` bytes, the input ends (false), or a live
+/// input has nothing more to read right now, so a quiet stream is never held back.
+fn fill_block<R: std::io::Read>(
+    lines: &mut LineReader<R>,
+    block: &mut Block,
+    target: usize,
+    ready: &crate::io::Readiness,
+) -> std::io::Result<bool> {
+    loop {
+        let more = lines.read_chunk(|no, line| match line {
+            Ok(bytes) => {
+                let start = block.data.len() as u32;
+                block.data.extend_from_slice(bytes);
+                block.lines.push((no, start, block.data.len() as u32));
+            }
+            Err(_) => block.lines.push((no, 0, TOO_LONG)),
+        })?;
+        // Offsets are u32: a block stays well below 4 GiB whatever the target.
+        let full = block.data.len() >= target.min(1 << 30);
+        if !more || full || !ready.readable_now() {
+            return Ok(more);
+        }
+    }
+}
+
+/// What one decoder thread runs on each block.
+struct Work {
+    decoder: Decoder,
+    prepare: Option<Box<dyn Prepare>>,
+    combine: Option<Box<dyn Combine>>,
+}
+
 fn decode_blocks(
     blocks: &Receiver<Block>,
     free_batches: &Receiver<Batch>,
     return_block: &Sender<Block>,
     to_main: &Sender<Msg>,
-    mut prepare: Option<Box<dyn Prepare>>,
+    mut work: Work,
 ) {
-    let mut decoder = Decoder::default();
     // A batch is taken before a block: the decoder holding the block that the command's
     // thread waits for must never wait for a batch parked in the reorder buffer.
     while let Ok(mut batch) = free_batches.recv() {
@@ -373,6 +450,54 @@ fn decode_blocks(
         };
         (batch.seq, batch.label, batch.len, batch.lines) =
             (block.seq, block.label.clone(), 0, block.lines.len() as u64);
+        batch.combined = false;
+        if !work.combine_block(&block, &mut batch) {
+            work.decode_block(&block, &mut batch);
+        }
+        let _ = return_block.send(block);
+        if to_main.send(Msg::Batch(batch)).is_err() {
+            return;
+        }
+    }
+}
+
+impl Work {
+    /// Folds the block with the `Combine` hook; false when there is none or it declined.
+    fn combine_block(&mut self, block: &Block, batch: &mut Batch) -> bool {
+        let Some(combine) = self.combine.as_mut() else {
+            return false;
+        };
+        batch.errors.clear();
+        combine.begin(batch.part.take());
+        if batch.metrics.is_empty() {
+            batch.metrics.push(Metric::default());
+        }
+        let m = &mut batch.metrics[0];
+        let mut folded = true;
+        for &(no, start, end) in &block.lines {
+            if end == TOO_LONG {
+                let reason = LineError::TooLong { limit: block.limit }.to_string();
+                batch.errors.push((no, reason));
+                continue;
+            }
+            match self
+                .decoder
+                .decode(&block.data[start as usize..end as usize], m, now_ns)
+            {
+                Ok(()) if combine.add(m) => {}
+                Ok(()) => {
+                    folded = false;
+                    break;
+                }
+                Err(e) => batch.errors.push((no, e.to_string())),
+            }
+        }
+        batch.part = Some(combine.end());
+        batch.combined = folded;
+        folded
+    }
+
+    fn decode_block(&mut self, block: &Block, batch: &mut Batch) {
         batch.errors.clear();
         batch.prepared.clear();
         for &(no, start, end) in &block.lines {
@@ -380,15 +505,17 @@ fn decode_blocks(
                 batch.metrics.push(Metric::default());
             }
             if end == TOO_LONG {
-                batch
-                    .errors
-                    .push((no, LineError::TooLong { limit: block.limit }.to_string()));
+                let reason = LineError::TooLong { limit: block.limit }.to_string();
+                batch.errors.push((no, reason));
                 continue;
             }
             let m = &mut batch.metrics[batch.len];
-            match decoder.decode(&block.data[start as usize..end as usize], m, now_ns) {
+            match self
+                .decoder
+                .decode(&block.data[start as usize..end as usize], m, now_ns)
+            {
                 Ok(()) => {
-                    if let Some(p) = prepare.as_mut() {
+                    if let Some(p) = self.prepare.as_mut() {
                         let hash = p.prepare(m, &mut batch.prepared.keys);
                         batch.prepared.ends.push(batch.prepared.keys.len() as u32);
                         batch.prepared.hashes.push(hash);
@@ -397,10 +524,6 @@ fn decode_blocks(
                 }
                 Err(e) => batch.errors.push((no, e.to_string())),
             }
-        }
-        let _ = return_block.send(block);
-        if to_main.send(Msg::Batch(batch)).is_err() {
-            return;
         }
     }
 }

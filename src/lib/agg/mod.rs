@@ -12,6 +12,7 @@ pub mod counter;
 pub mod emit;
 pub mod etsy;
 pub mod hll;
+pub mod partial;
 pub mod series;
 pub mod sketch;
 pub mod state;
@@ -23,15 +24,21 @@ use crate::error::Result;
 use crate::io::Output;
 use crate::log::RateLimit;
 use crate::metric::{Kind, Metric, Temporality, Value};
-use crate::stream::{Prepare, PrepareFactory, Prepared, StreamSink};
+use crate::stream::{Combine, Hooks, Prepare, PrepareFactory, Prepared, StreamSink};
 use crate::time::{align_down, now_ns};
 use counter::Reading;
 use emit::{Emitter, Totals};
 use hashbrown::HashMap;
+use partial::Partial;
 use series::{KeyHasher, SeriesId, SeriesTable};
 use state::State;
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// Input block size for tlm-agg: large enough that a block's partial aggregate is much
+/// smaller than its lines (fewer entries to merge), small enough to keep memory modest.
+pub const BLOCK_BYTES: usize = 4 << 20;
 
 /// Counts of one aggregation run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,18 +135,22 @@ impl Aggregator {
                     .intern(m, &|k| grouping.keeps(k), self.cfg.max_series)
             }
         };
-        let Some(gid) = gid else {
-            self.stats.refused += 1;
-            warn(&mut self.limit, "series_refused", m, "--max-series reached");
-            return Ok(());
-        };
-        let step = self.counter_step(gid, m);
-        let (window, stride) = (self.cfg.window, self.cfg.step());
-        let mut start = align_down(at, stride);
-        while start + window > at {
-            self.place(start, gid, m, step)?;
-            start -= stride;
+        match gid {
+            Some(gid) => {
+                let step = self.counter_step(gid, m);
+                let (window, stride) = (self.cfg.window, self.cfg.step());
+                let mut start = align_down(at, stride);
+                while start + window > at {
+                    self.place(start, gid, m, step)?;
+                    start -= stride;
+                }
+            }
+            None => {
+                self.stats.refused += 1;
+                warn(&mut self.limit, "series_refused", m, "--max-series reached");
+            }
         }
+        // A refused point still shows that event time has moved on.
         if at > self.watermark {
             self.watermark = at;
             self.close_until(at.saturating_sub(self.cfg.lateness), out)?;
@@ -160,6 +171,95 @@ impl Aggregator {
                 hasher: hasher.clone(),
             }) as Box<dyn Prepare>
         })
+    }
+
+    /// The work the stream runs on its decoder threads: group keys for every point, and
+    /// (with event time) per-block partial aggregates, merged here in input order.
+    pub fn hooks(&self) -> Hooks {
+        let combine = (self.cfg.clock == Clock::Event).then(|| {
+            let (cfg, hasher) = (self.cfg.clone(), self.hasher.clone());
+            Arc::new(move || {
+                Box::new(partial::Combiner::new(cfg.clone(), hasher.clone())) as Box<dyn Combine>
+            }) as crate::stream::CombineFactory
+        });
+        Hooks {
+            prepare: Some(self.preparer()),
+            combine,
+        }
+    }
+
+    /// Merges one block's partial aggregate, as if its points had been observed one by one.
+    pub fn merge_partial(&mut self, p: &mut Partial, out: &mut Output) -> Result<()> {
+        self.stats.points += p.points;
+        self.stats.filtered += p.filtered;
+        for i in 0..p.len() {
+            self.merge_entry(p, i);
+        }
+        if p.max_at > self.watermark {
+            self.watermark = p.max_at;
+            self.close_until(p.max_at.saturating_sub(self.cfg.lateness), out)?;
+        }
+        Ok(())
+    }
+
+    fn merge_entry(&mut self, p: &mut Partial, i: usize) {
+        let e = *p.entry(i);
+        let gid = self
+            .groups
+            .intern_hashed(e.hash, p.key(i), p.unit(i), self.cfg.max_series);
+        let Some(gid) = gid else {
+            self.stats.refused += u64::from(e.first);
+            if e.first > 0 {
+                warn_key(
+                    &mut self.limit,
+                    "series_refused",
+                    p.key(i),
+                    e.start,
+                    "--max-series reached",
+                );
+            }
+            return;
+        };
+        let late = e.late || e.start <= self.closed_through;
+        if late {
+            self.stats.late += u64::from(e.placed);
+            warn_key(
+                &mut self.limit,
+                "late_point",
+                p.key(i),
+                e.start,
+                "its window was already written (see --lateness, --late)",
+            );
+            if self.cfg.late == Late::Drop {
+                return;
+            }
+        }
+        let Some(st) = p.take_state(i) else {
+            return;
+        };
+        let table = if late {
+            self.corrections.entry(e.start).or_default()
+        } else {
+            self.windows.entry(e.start).or_default()
+        };
+        let merged = match table.entry(gid) {
+            hashbrown::hash_map::Entry::Occupied(o) => {
+                let cur = o.into_mut();
+                if cur.merge(&st, &self.cfg.limits).is_err() {
+                    self.stats.rejected += u64::from(e.placed);
+                    return;
+                }
+                cur.gauge_last()
+            }
+            hashbrown::hash_map::Entry::Vacant(v) => v.insert(st).gauge_last(),
+        };
+        if let Some(last) = merged {
+            let idx = gid as usize;
+            if self.gauge_last.len() <= idx {
+                self.gauge_last.resize(idx + 1, None);
+            }
+            self.gauge_last[idx] = Some(last);
+        }
     }
 
     /// For a cumulative counter: the step from the series' previous reading, if any.
@@ -363,6 +463,21 @@ fn warn(limit: &mut RateLimit, event: &str, m: &Metric, reason: &str) {
     }
 }
 
+/// Logs one dropped or refused entry of a partial aggregate, rate-limited.
+fn warn_key(limit: &mut RateLimit, event: &str, key: &[u8], window_start: i64, reason: &str) {
+    if let Some(suppressed) = limit.allow() {
+        let name = key.split(|&b| b == 0).next().unwrap_or_default();
+        crate::log!(
+            Warn,
+            event,
+            name = String::from_utf8_lossy(name),
+            window_start = window_start,
+            reason = reason,
+            suppressed = suppressed
+        );
+    }
+}
+
 /// The group key of a metric, built on a decoder thread.
 struct GroupKeys {
     grouping: Grouping,
@@ -385,6 +500,16 @@ impl StreamSink for Aggregator {
             let key = (!prepared.is_empty()).then(|| (prepared.hash(i), prepared.key(i)));
             self.observe_at(m, wall.unwrap_or(m.ts), key, out)?;
         }
+        self.write_corrections(out)
+    }
+
+    fn combined(&mut self, part: &mut (dyn Any + Send), out: &mut Output) -> Result<()> {
+        let Some(p) = part.downcast_mut::<Partial>() else {
+            return Err(crate::error::Error::internal(
+                "partial aggregate of another kind",
+            ));
+        };
+        self.merge_partial(p, out)?;
         self.write_corrections(out)
     }
 
@@ -718,5 +843,100 @@ mod tests {
         let g = r#""kind":"gauge","value":1"#;
         let out = lines_for(cfg, &[("a", g, 1), ("b", g, 1), ("a", g, 2)]);
         assert_eq!(out.len(), 1);
+    }
+
+    /// One stream, cut into blocks: every block either observed line by line (as
+    /// `StreamSink::batch` does) or, with `combine`, folded into a partial and merged.
+    fn run_blocks(
+        cfg: AggConfig,
+        blocks: &[Vec<String>],
+        combine: bool,
+    ) -> (Vec<String>, AggStats) {
+        let shared = Shared::default();
+        let mut out = Output::to(Box::new(shared.clone()));
+        let mut agg = Aggregator::new(cfg.clone());
+        let mut dec = Decoder::default();
+        let mut m = Metric::default();
+        let mut combiner = partial::Combiner::new(cfg, agg.hasher.clone());
+        for block in blocks {
+            let mut folded = combine;
+            if combine {
+                combiner.begin(None);
+                for l in block {
+                    dec.decode(l.as_bytes(), &mut m, || 0).unwrap();
+                    if !combiner.add(&m) {
+                        folded = false;
+                        break;
+                    }
+                }
+            }
+            if folded {
+                let mut part = combiner.end();
+                agg.combined(&mut *part, &mut out).unwrap();
+            } else {
+                for l in block {
+                    dec.decode(l.as_bytes(), &mut m, || 0).unwrap();
+                    agg.observe(&m, &mut out).unwrap();
+                }
+                agg.write_corrections(&mut out).unwrap();
+            }
+        }
+        agg.finish(&mut out).unwrap();
+        out.flush().unwrap();
+        let text = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
+        (text.lines().map(str::to_owned).collect(), agg.stats())
+    }
+
+    fn point_line(kind: u8, name: u8, host: u8, v: i64, secs: i64) -> String {
+        let name = ["a", "b", "c"][name as usize % 3];
+        let tags = ["", r#","tags":{"host":"x"}"#, r#","tags":{"host":"y"}"#][host as usize % 3];
+        let body = match kind % 5 {
+            0 => format!(r#""kind":"counter","temporality":"delta","value":{v}"#),
+            1 => format!(r#""kind":"gauge","value":{v}"#),
+            2 => format!(r#""kind":"distribution","values":[{v},{}]"#, v * 3),
+            3 => format!(r#""kind":"set","values":["m{}"]"#, v % 4),
+            _ => format!(
+                r#""kind":"counter","temporality":"cumulative","value":{}"#,
+                v.abs() * secs.max(1)
+            ),
+        };
+        format!(r#"{{"name":"{name}",{body},"ts":{}{tags}}}"#, secs * S)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
+        #[test]
+        fn merging_block_partials_equals_observing_every_point(
+            points in proptest::collection::vec((0u8..9, 0u8..3, 0u8..3, -50i64..50, 0i64..90), 1..60),
+            cuts in proptest::collection::vec(1usize..20, 1..8),
+            sliding: bool,
+            lateness in 0i64..8,
+            emit: bool,
+            max_series in proptest::option::of(1usize..6),
+        ) {
+            let cfg = AggConfig {
+                every: sliding.then_some(5 * S),
+                lateness: lateness * S,
+                late: if emit { Late::Emit } else { Late::Drop },
+                max_series: max_series.unwrap_or(usize::MAX),
+                gauge: vec![GaugeStat::Last, GaugeStat::Min, GaugeStat::Max, GaugeStat::Mean],
+                ..AggConfig::default()
+            };
+            // Kinds 5..9 fold to the order-free kinds, so most blocks combine.
+            let lines: Vec<String> = points
+                .iter()
+                .map(|&(k, n, h, v, t)| point_line(if k >= 5 { k % 4 } else { k }, n, h, v, t))
+                .collect();
+            let mut blocks = Vec::new();
+            let (mut at, mut c) = (0, 0);
+            while at < lines.len() {
+                let end = (at + cuts[c % cuts.len()]).min(lines.len());
+                blocks.push(lines[at..end].to_vec());
+                (at, c) = (end, c + 1);
+            }
+            let sequential = run_blocks(cfg.clone(), &blocks, false);
+            let combined = run_blocks(cfg, &blocks, true);
+            proptest::prop_assert_eq!(sequential, combined);
+        }
     }
 }

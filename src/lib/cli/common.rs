@@ -100,6 +100,7 @@ impl InputArgs {
             threads: self
                 .threads
                 .map_or_else(crate::stream::default_threads, usize::from),
+            ..StreamOptions::default()
         }
     }
 }

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +21,20 @@ impl Input {
         }
     }
 
+    /// Opens the input together with a way to ask whether a read would return at once.
+    pub fn open_polled(&self) -> Result<(Box<dyn Read + Send>, Readiness)> {
+        let fd = match self {
+            Input::Stdin => std::io::stdin().as_raw_fd(),
+            Input::File(p) => {
+                let f = File::open(p)
+                    .map_err(|e| Error::no_input(format!("cannot open {}: {e}", p.display())))?;
+                let ready = Readiness::of(f.as_raw_fd());
+                return Ok((Box::new(f), ready));
+            }
+        };
+        Ok((Box::new(std::io::stdin()), Readiness::of(fd)))
+    }
+
     pub fn open(&self) -> Result<Box<dyn Read + Send>> {
         match self {
             Input::Stdin => Ok(Box::new(std::io::stdin())),
@@ -27,6 +42,45 @@ impl Input {
                 .map(|f| Box::new(f) as Box<dyn Read + Send>)
                 .map_err(|e| Error::no_input(format!("cannot open {}: {e}", p.display()))),
         }
+    }
+}
+
+/// Whether an input has data to read right now: regular files always do; pipes, sockets
+/// and terminals are polled.
+#[derive(Clone, Copy, Debug)]
+pub struct Readiness {
+    poll_fd: Option<RawFd>,
+}
+
+impl Readiness {
+    fn of(fd: RawFd) -> Readiness {
+        // SAFETY: fstat only writes into the zeroed struct it is given.
+        let regular = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
+        };
+        Readiness {
+            poll_fd: (!regular).then_some(fd),
+        }
+    }
+
+    /// Always ready: for inputs that are not file descriptors.
+    pub fn always() -> Readiness {
+        Readiness { poll_fd: None }
+    }
+
+    pub fn readable_now(&self) -> bool {
+        let Some(fd) = self.poll_fd else {
+            return true;
+        };
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout. End of input (POLLHUP) also counts as
+        // ready: the next read returns it at once.
+        unsafe { libc::poll(&mut p, 1, 0) > 0 }
     }
 }
 

@@ -3,5 +3,5 @@
 pub mod input;
 pub mod output;
 
-pub use input::{expand_inputs, Input};
+pub use input::{expand_inputs, Input, Readiness};
 pub use output::Output;
