@@ -23,7 +23,7 @@ _tlm__agg() {
 
     case "${cmd}" in
         tlm__agg)
-            opts="-w -v -q -h -V --window --every --lateness --late --clock --by --without --match --exclude --rate --cumulative --max-rate --max-series --exact-limit --sketch-error --set-limit --gauge --quantiles --style --percent-threshold --legacy-namespace --max-line-bytes --strict --threads --verbose --quiet --log-level --log-format --help --version"
+            opts="-w -v -q -h -V --window --every --lateness --late --clock --by --without --match --exclude --rate --cumulative --max-rate --max-series --exact-limit --sketch-error --set-limit --gauge --quantiles --buckets --style --percent-threshold --legacy-namespace --max-line-bytes --strict --threads --verbose --quiet --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -94,6 +94,10 @@ _tlm__agg() {
                     return 0
                     ;;
                 --quantiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --buckets)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

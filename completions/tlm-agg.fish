@@ -22,6 +22,7 @@ count\t'Number of points, as a delta counter `NAME.count`'
 sum\t''
 all\t'Every statistic above'"
 complete -c tlm-agg -l quantiles -d 'Quantiles of distributions, comma-separated, each in [0, 1]' -r
+complete -c tlm-agg -l buckets -d 'Write distributions as histograms with these bucket upper bounds (comma-separated, increasing; +Inf is implied) instead of summaries: counts are exact at any volume' -r
 complete -c tlm-agg -l style -d 'Output style: tlm metrics, or Etsy statsd\'s stat set as gauges with its arithmetic and the names its Graphite backend gives them (stats.X and stats_counts.X for counters, stats.timers.X.mean …, stats.gauges.X, stats.sets.X.count), --window being the flush interval. statsd style ignores --gauge, --quantiles and --rate, refuses --cumulative, and keeps up to --exact-limit values per timer: past it, statistics that need every value are left out and estimates are marked "estimated":true (docs/aggregation.md)' -r -f -a "tlm\t'tlm metrics: sums, gauge statistics, summaries, set sizes (docs/aggregation.md)'
 statsd\t'Etsy statsd\'s stat set as gauges, under the names its Graphite backend writes'"
 complete -c tlm-agg -l percent-threshold -d 'statsd style: Etsy\'s percentThreshold, comma-separated, each in [-100, 100]: P writes count_P, mean_P, upper_P, sum_P, sum_squares_P over the lowest P% of a timer\'s values (99.9 is named 99_9); -P writes count_topP, lower_topP … over the highest P%' -r

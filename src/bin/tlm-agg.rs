@@ -17,6 +17,7 @@ fn run(args: AggArgs) -> tlm::Result<()> {
     let tick = Duration::from_nanos((args.window as u64 / 10).clamp(10_000_000, 1_000_000_000));
     let mut opts = args.input.stream_options(Some(tick));
     opts.block_bytes = tlm::agg::BLOCK_BYTES;
+    aggregator.set_threads(opts.threads);
     let hooks = aggregator.hooks();
     tlm::stream::run_with(inputs, &opts, hooks, &mut aggregator, &mut Output::stdout())?;
     Ok(())

@@ -58,3 +58,14 @@ fn install_panic_hook(tool: &'static str) {
         std::process::exit(Exit::Internal as i32);
     }));
 }
+
+/// The process's peak resident memory so far, in bytes (0 if the kernel will not say).
+pub fn peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage only writes into the zeroed struct it is given.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        (libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0).then_some(u)
+    };
+    // Linux reports ru_maxrss in KiB.
+    usage.map_or(0, |u| u.ru_maxrss.max(0) as u64 * 1024)
+}

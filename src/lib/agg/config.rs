@@ -222,6 +222,19 @@ impl AggConfig {
         if !(self.limits.alpha > 0.0 && self.limits.alpha < 1.0) {
             return Err(Error::usage("--sketch-error must be in (0, 1)"));
         }
+        if let Some(b) = &self.limits.buckets {
+            if b.is_empty()
+                || b.iter().any(|x| !x.is_finite())
+                || b.windows(2).any(|w| w[0] >= w[1])
+            {
+                return Err(Error::usage(
+                    "--buckets must be finite upper bounds in strictly increasing order",
+                ));
+            }
+            if self.style == Style::Statsd {
+                return Err(Error::usage("--buckets does not apply to --style statsd"));
+            }
+        }
         if self.max_rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
             return Err(Error::usage("--max-rate must be greater than zero"));
         }

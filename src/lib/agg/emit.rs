@@ -4,7 +4,6 @@ use super::config::{AggConfig, GaugeStat, Style};
 use super::etsy::{self, Path, Stat, Unit};
 use super::state::{CumState, DistState, State, Sum};
 use crate::error::Result;
-use crate::io::Output;
 use crate::metric::{Kind, Metric, Temporality, Value};
 use crate::ndjson::encode;
 
@@ -15,15 +14,15 @@ pub type Totals = Vec<Option<(Sum, i64)>>;
 pub struct Emitter<'a> {
     pub cfg: &'a AggConfig,
     pub totals: &'a mut Totals,
-    pub out: &'a mut Output,
+    pub buf: &'a mut Vec<u8>,
     pub lines: u64,
 }
 
 impl Emitter<'_> {
     fn line(&mut self, m: &Metric) -> Result<()> {
-        encode(m, self.out.buf());
+        encode(m, self.buf);
         self.lines += 1;
-        self.out.maybe_write()
+        Ok(())
     }
 
     /// Writes the lines of group `gid`'s state; `m` holds its name, kind, unit and tags.
@@ -69,6 +68,21 @@ impl Emitter<'_> {
                 }
                 m.name.truncate(base_len);
                 Ok(())
+            }
+            State::Dist(d) if !d.hist.is_empty() => {
+                (m.kind, m.temporality) = (Kind::Histogram, Some(Temporality::Delta));
+                m.bounds = self
+                    .cfg
+                    .limits
+                    .buckets
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_vec();
+                m.counts = d.hist.iter().map(|&w| w.round() as u64).collect();
+                m.count = Some(d.weight.round() as u64);
+                m.sum = Some(d.sum);
+                (m.min, m.max) = (Some(d.min), Some(d.max));
+                self.line(m)
             }
             State::Dist(d) => {
                 m.kind = Kind::Summary;

@@ -78,6 +78,10 @@ pub struct Aggregator {
     limit: RateLimit,
     scratch: Metric,
     hasher: KeyHasher,
+    /// Threads that encode a large window's lines.
+    threads: usize,
+    /// Groups in the last window written: new windows start with room for as many.
+    last_window_len: usize,
 }
 
 impl Aggregator {
@@ -99,7 +103,14 @@ impl Aggregator {
             stats: AggStats::default(),
             limit: RateLimit::default(),
             scratch: Metric::default(),
+            threads: 1,
+            last_window_len: 0,
         }
+    }
+
+    /// Encodes large windows on `n` threads (output is the same for any `n`).
+    pub fn set_threads(&mut self, n: usize) {
+        self.threads = n.max(1);
     }
 
     pub fn stats(&self) -> AggStats {
@@ -240,7 +251,10 @@ impl Aggregator {
         let table = if late {
             self.corrections.entry(e.start).or_default()
         } else {
-            self.windows.entry(e.start).or_default()
+            let size = self.last_window_len;
+            self.windows
+                .entry(e.start)
+                .or_insert_with(|| Window::with_capacity(size))
         };
         let merged = match table.entry(gid) {
             hashbrown::hash_map::Entry::Occupied(o) => {
@@ -325,7 +339,10 @@ impl Aggregator {
         let table = if late {
             self.corrections.entry(start).or_default()
         } else {
-            self.windows.entry(start).or_default()
+            let size = self.last_window_len;
+            self.windows
+                .entry(start)
+                .or_insert_with(|| Window::with_capacity(size))
         };
         let st = match table.entry(gid) {
             hashbrown::hash_map::Entry::Occupied(e) => {
@@ -385,25 +402,60 @@ impl Aggregator {
         out: &mut Output,
     ) -> Result<()> {
         let mut ids: Vec<SeriesId> = table.keys().copied().collect();
+        if !correction {
+            self.last_window_len = ids.len();
+        }
         self.groups.sort(&mut ids);
-        let end = start + self.cfg.window;
-        let mut emitter = Emitter {
-            cfg: &self.cfg,
-            totals: &mut self.totals,
-            out,
-            lines: 0,
-        };
-        for id in ids {
-            if let Some(mut st) = table.remove(&id) {
-                self.scratch.clear();
-                self.groups.describe(id, &mut self.scratch);
-                if correction {
-                    self.scratch.extra.push_str("\"correction\":true");
-                }
-                emitter.emit(id as usize, &mut st, &mut self.scratch, start, end)?;
+        let span = (start, start + self.cfg.window, correction);
+        // Running totals (--cumulative) carry state from window to window, so only windows
+        // without them are encoded on several threads.
+        let jobs = if self.cfg.cumulative { 1 } else { self.threads };
+        if jobs <= 1 || ids.len() < 2 * ENCODE_CHUNK {
+            for id in ids {
+                let Some(mut st) = table.remove(&id) else {
+                    continue;
+                };
+                let mut emitter = Emitter {
+                    cfg: &self.cfg,
+                    totals: &mut self.totals,
+                    buf: out.buf(),
+                    lines: 0,
+                };
+                encode_group(
+                    &self.groups,
+                    &mut emitter,
+                    id,
+                    &mut st,
+                    &mut self.scratch,
+                    span,
+                )?;
+                self.stats.emitted += emitter.lines;
+                out.maybe_write()?;
+            }
+            return Ok(());
+        }
+        let mut states: Vec<(SeriesId, State)> = ids
+            .iter()
+            .filter_map(|id| table.remove(id).map(|st| (*id, st)))
+            .collect();
+        for round in states.chunks_mut(jobs * ENCODE_CHUNK) {
+            let per_job = round.len().div_ceil(jobs);
+            let (groups, cfg) = (&self.groups, &self.cfg);
+            let encoded = std::thread::scope(|s| {
+                let handles: Vec<_> = round
+                    .chunks_mut(per_job)
+                    .map(|chunk| s.spawn(move || encode_chunk(groups, cfg, chunk, span)))
+                    .collect();
+                handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+            });
+            for chunk in encoded {
+                let (buf, lines) = chunk
+                    .map_err(|_| crate::error::Error::internal("an encoder thread panicked"))??;
+                out.buf().extend_from_slice(&buf);
+                out.maybe_write()?;
+                self.stats.emitted += lines;
             }
         }
-        self.stats.emitted += emitter.lines;
         Ok(())
     }
 
@@ -426,11 +478,8 @@ impl Aggregator {
 
     fn log_summary(&self) {
         let s = self.stats;
-        let per_series = if self.groups.is_empty() {
-            0
-        } else {
-            self.groups.heap_bytes() / self.groups.len()
-        };
+        let n = self.groups.len().max(1);
+        let peak_rss = crate::runtime::peak_rss_bytes();
         crate::log!(
             Info,
             "summary",
@@ -444,7 +493,9 @@ impl Aggregator {
             rejected = s.rejected,
             resets = s.resets,
             wraps = s.wraps,
-            series_table_bytes_per_series = per_series
+            series_table_bytes_per_series = self.groups.heap_bytes() / n,
+            peak_rss_mib = peak_rss >> 20,
+            peak_rss_bytes_per_series = peak_rss / n as u64
         );
     }
 }
@@ -461,6 +512,49 @@ fn warn(limit: &mut RateLimit, event: &str, m: &Metric, reason: &str) {
             suppressed = suppressed
         );
     }
+}
+
+/// Series per encoder thread and round when a large window is written on several threads.
+const ENCODE_CHUNK: usize = 8192;
+
+/// Writes one group's lines for the window `span` (start, end, correction).
+fn encode_group(
+    groups: &SeriesTable,
+    emitter: &mut Emitter,
+    id: SeriesId,
+    st: &mut State,
+    scratch: &mut Metric,
+    (start, end, correction): (i64, i64, bool),
+) -> Result<()> {
+    scratch.clear();
+    groups.describe(id, scratch);
+    if correction {
+        scratch.extra.push_str("\"correction\":true");
+    }
+    emitter.emit(id as usize, st, scratch, start, end)
+}
+
+/// Encodes a slice of a window's groups on an encoder thread: the bytes and line count.
+fn encode_chunk(
+    groups: &SeriesTable,
+    cfg: &AggConfig,
+    chunk: &mut [(SeriesId, State)],
+    span: (i64, i64, bool),
+) -> Result<(Vec<u8>, u64)> {
+    let mut buf = Vec::with_capacity(chunk.len() * 256);
+    let mut totals = Totals::new();
+    let mut emitter = Emitter {
+        cfg,
+        totals: &mut totals,
+        buf: &mut buf,
+        lines: 0,
+    };
+    let mut scratch = Metric::default();
+    for (id, st) in chunk.iter_mut() {
+        encode_group(groups, &mut emitter, *id, st, &mut scratch, span)?;
+    }
+    let lines = emitter.lines;
+    Ok((buf, lines))
 }
 
 /// Logs one dropped or refused entry of a partial aggregate, rate-limited.

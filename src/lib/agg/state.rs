@@ -110,8 +110,8 @@ impl GaugeState {
     }
 }
 
-/// Where exact state gives way to a bounded estimate.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Where exact state gives way to a bounded estimate, and how distributions are kept.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Observations per distribution and window kept exactly; beyond, a quantile sketch.
     pub exact: usize,
@@ -119,6 +119,9 @@ pub struct Limits {
     pub set: usize,
     /// The sketch's relative error bound.
     pub alpha: f64,
+    /// `--buckets`: distributions count observations per bucket (upper bounds, strictly
+    /// increasing, +Inf implied) instead of keeping values for quantiles.
+    pub buckets: Option<std::sync::Arc<[f64]>>,
 }
 
 impl Default for Limits {
@@ -127,6 +130,7 @@ impl Default for Limits {
             exact: 2048,
             set: 100_000,
             alpha: QuantileSketch::DEFAULT_ALPHA,
+            buckets: None,
         }
     }
 }
@@ -138,6 +142,8 @@ pub struct DistState {
     pub values: Vec<f64>,
     pub weights: Vec<f64>,
     pub sketch: Option<Box<QuantileSketch>>,
+    /// With `Limits::buckets`: the weighted count per bucket (one more than bounds).
+    pub hist: Vec<f64>,
     pub n: u64,
     pub weight: f64,
     pub sum: f64,
@@ -156,6 +162,10 @@ impl DistState {
                 continue;
             }
             self.note(v, w, 1);
+            if let Some(bounds) = &limits.buckets {
+                self.count_in_bucket(bounds, v, w);
+                continue;
+            }
             if let Some(sk) = &mut self.sketch {
                 sk.add(v, w);
                 continue;
@@ -168,6 +178,14 @@ impl DistState {
                 self.spill(limits.alpha);
             }
         }
+    }
+
+    /// Bucket i holds values in (bounds[i-1], bounds[i]], the last one the rest.
+    fn count_in_bucket(&mut self, bounds: &[f64], v: f64, w: f64) {
+        if self.hist.len() != bounds.len() + 1 {
+            self.hist.resize(bounds.len() + 1, 0.0);
+        }
+        self.hist[bounds.partition_point(|&b| b < v)] += w;
     }
 
     fn note(&mut self, v: f64, w: f64, n: u64) {
@@ -196,6 +214,12 @@ impl DistState {
             return;
         }
         let (n, weight, sum, min, max) = (self.n, self.weight, self.sum, self.min, self.max);
+        if self.hist.len() < o.hist.len() {
+            self.hist.resize(o.hist.len(), 0.0);
+        }
+        for (a, b) in self.hist.iter_mut().zip(&o.hist) {
+            *a += b;
+        }
         if self.sketch.is_none()
             && (o.sketch.is_some() || self.values.len() + o.values.len() > limits.exact)
         {
@@ -696,5 +720,20 @@ mod tests {
         let (n, estimated) = s.count();
         assert!(estimated);
         assert!((n as f64 - 50_000.0).abs() < 50_000.0 * 0.03, "{n}");
+    }
+
+    #[test]
+    fn buckets_count_weighted_observations_by_upper_bound() {
+        let limits = Limits {
+            buckets: Some(vec![1.0, 5.0, 10.0].into()),
+            ..Limits::default()
+        };
+        let (mut a, mut b) = (DistState::default(), DistState::default());
+        a.observe(&[0.5, 1.0, 1.5, 5.0], 1.0, &limits);
+        b.observe(&[10.0, 11.0], 0.5, &limits);
+        a.merge(&b, &limits);
+        assert_eq!(a.hist, vec![2.0, 2.0, 2.0, 2.0]);
+        assert!(a.values.is_empty(), "no values are kept for quantiles");
+        assert_eq!((a.n, a.weight, a.min, a.max), (6, 8.0, 0.5, 11.0));
     }
 }

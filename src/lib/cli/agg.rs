@@ -19,6 +19,9 @@ Examples:
   # Timer percentiles per window
   tlm-agg --window 10s --quantiles 0.5,0.9,0.99 < timings.ndjson
 
+  # Latency histograms (exact bucket counts) that add up across hosts downstream
+  tlm-agg --window 1m --buckets 5,10,25,50,100,250,500,1000 < timings.ndjson
+
   # Interface octets per second from SNMP counters (wraps and reboots handled), per minute
   tlm-agg --window 1m --match 'if.*octets' < poll.ndjson
 
@@ -33,7 +36,7 @@ Examples:
 /// Reads tlm metric v1 lines (files, quoted globs or stdin) and writes one aggregate per series
 /// and tumbling window of event time, aligned to the clock: delta counters are summed,
 /// cumulative counters keep their latest total, gauges give --gauge statistics, distributions
-/// become summaries with --quantiles, sets their distinct count, histograms merge bucket-wise.
+/// become summaries with --quantiles (or histograms with --buckets), sets their distinct count, histograms merge bucket-wise.
 /// Windows are written when the stream's event time passes their end (plus --lateness), when
 /// the input is idle past that time on the wall clock, and at end of input or SIGINT/SIGTERM.
 #[derive(Parser, Debug, Clone)]
@@ -165,6 +168,17 @@ pub struct AggArgs {
     )]
     pub quantiles: Vec<f64>,
 
+    /// Write distributions as histograms with these bucket upper bounds (comma-separated,
+    /// increasing; +Inf is implied) instead of summaries: counts are exact at any volume
+    #[arg(
+        long,
+        env = "TLM_AGG_BUCKETS",
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        value_name = "BOUND,…"
+    )]
+    pub buckets: Option<Vec<f64>>,
+
     /// Output style: tlm metrics, or Etsy statsd's stat set as gauges with its arithmetic and
     /// the names its Graphite backend gives them (stats.X and stats_counts.X for counters,
     /// stats.timers.X.mean …, stats.gauges.X, stats.sets.X.count), --window being the flush
@@ -231,6 +245,7 @@ impl AggArgs {
                 exact: self.exact_limit,
                 set: self.set_limit,
                 alpha: self.sketch_error,
+                buckets: self.buckets.as_deref().map(Into::into),
             },
             style: self.style,
             statsd: etsy::Options {
