@@ -1033,4 +1033,45 @@ mod tests {
             proptest::prop_assert_eq!(sequential, combined);
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+        #[test]
+        fn counts_out_add_up_to_points_in(
+            points in proptest::collection::vec((proptest::bool::ANY, 0u8..4, 0i64..120), 1..80),
+            cut in 1usize..30,
+            lateness in 0i64..15,
+            emit: bool,
+            combine: bool,
+        ) {
+            let cfg = AggConfig {
+                lateness: lateness * S,
+                late: if emit { Late::Emit } else { Late::Drop },
+                ..AggConfig::default()
+            };
+            let lines: Vec<String> = points
+                .iter()
+                .map(|&(dist, name, secs)| {
+                    let body = if dist {
+                        r#""kind":"distribution","values":[2.5]"#
+                    } else {
+                        r#""kind":"counter","temporality":"delta","value":1"#
+                    };
+                    format!(r#"{{"name":"m{name}",{body},"ts":{}}}"#, secs * S)
+                })
+                .collect();
+            let blocks: Vec<Vec<String>> = lines.chunks(cut).map(<[String]>::to_vec).collect();
+            let (out, stats) = run_blocks(cfg, &blocks, combine);
+            let counted: u64 = out
+                .iter()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    let n = if v["kind"] == "summary" { &v["count"] } else { &v["value"] };
+                    n.as_u64().unwrap()
+                })
+                .sum();
+            proptest::prop_assert_eq!(counted + stats.late * u64::from(!emit), points.len() as u64);
+            proptest::prop_assert_eq!(stats.points, points.len() as u64);
+        }
+    }
 }
