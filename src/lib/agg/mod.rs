@@ -14,26 +14,24 @@ pub mod etsy;
 pub mod hll;
 pub mod partial;
 pub mod series;
+pub mod shard;
 pub mod sketch;
 pub mod state;
 
 pub use config::{AggConfig, Clock, GaugeStat, Grouping, Late, NameFilter};
 pub use state::Limits;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::Output;
-use crate::log::RateLimit;
-use crate::metric::{Kind, Metric, Temporality, Value};
+use crate::metric::Metric;
 use crate::stream::{Combine, Hooks, Prepare, PrepareFactory, Prepared, StreamSink};
 use crate::time::{align_down, now_ns};
-use counter::Reading;
 use emit::{Emitter, Totals};
-use hashbrown::HashMap;
 use partial::Partial;
 use series::{KeyHasher, SeriesId, SeriesTable};
+use shard::Shard;
 use state::State;
 use std::any::Any;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Input block size for tlm-agg: large enough that a block's partial aggregate is much
@@ -54,71 +52,116 @@ pub struct AggStats {
     pub emitted: u64,
 }
 
-type Window = HashMap<SeriesId, State>;
+impl AggStats {
+    fn add(&mut self, o: &AggStats) {
+        self.points += o.points;
+        self.late += o.late;
+        self.filtered += o.filtered;
+        self.refused += o.refused;
+        self.rejected += o.rejected;
+        self.resets += o.resets;
+        self.wraps += o.wraps;
+        self.windows += o.windows;
+        self.emitted += o.emitted;
+    }
+}
 
 pub struct Aggregator {
     cfg: AggConfig,
-    /// Groups: the identity output is written under.
-    groups: SeriesTable,
-    /// Whole series, kept apart from groups only when `--by`/`--without` merge series, so
-    /// counter readings are still followed per series.
-    series: Option<SeriesTable>,
-    windows: BTreeMap<i64, Window>,
-    corrections: BTreeMap<i64, Window>,
-    /// Per series: the last cumulative counter reading.
-    readings: Vec<Option<Reading>>,
-    /// Per group: the last absolute gauge value, which a delta gauge adds to.
-    gauge_last: Vec<Option<Value>>,
-    totals: Totals,
+    /// The state, split by ranges of the series key (one shard unless `set_threads`).
+    shards: Vec<Shard>,
+    /// Keys where shard i + 1 begins; chosen from the first keys seen.
+    splitters: Vec<Box<[u8]>>,
+    split_chosen: bool,
     /// Newest event time seen.
     watermark: i64,
     /// Windows starting at or before this instant have been written.
     closed_through: i64,
+    /// Points, filtered points, windows and lines written (the rest is counted per shard).
     stats: AggStats,
-    limit: RateLimit,
     scratch: Metric,
+    key: Vec<u8>,
     hasher: KeyHasher,
-    /// Threads that encode a large window's lines.
+    /// Threads that merge and encode.
     threads: usize,
-    /// Groups in the last window written: new windows start with room for as many.
-    last_window_len: usize,
+    /// Below these sizes, merging and encoding stay on the command's thread.
+    parallel_merge_min: usize,
+    encode_chunk: usize,
 }
+
+/// Partial aggregates with fewer entries than this are merged without helper threads.
+const PARALLEL_MERGE_MIN: usize = 4096;
+/// Series per encoder thread and round when a large window is written on several threads.
+const ENCODE_CHUNK: usize = 8192;
 
 impl Aggregator {
     pub fn new(cfg: AggConfig) -> Aggregator {
-        let series = (!cfg.grouping.is_series()).then(SeriesTable::default);
         let hasher = KeyHasher::random();
         Aggregator {
+            shards: vec![Shard::new(&cfg, &hasher)],
             cfg,
-            groups: SeriesTable::with_hasher(hasher.clone()),
+            splitters: Vec::new(),
+            split_chosen: false,
             hasher,
-            series,
-            windows: BTreeMap::new(),
-            corrections: BTreeMap::new(),
-            readings: Vec::new(),
-            gauge_last: Vec::new(),
-            totals: Vec::new(),
             watermark: i64::MIN,
             closed_through: i64::MIN,
             stats: AggStats::default(),
-            limit: RateLimit::default(),
             scratch: Metric::default(),
+            key: Vec::new(),
             threads: 1,
-            last_window_len: 0,
+            parallel_merge_min: PARALLEL_MERGE_MIN,
+            encode_chunk: ENCODE_CHUNK,
         }
     }
 
-    /// Encodes large windows on `n` threads (output is the same for any `n`).
+    /// Merges and encodes on `n` threads, the state split in `n` key ranges (one when
+    /// `--max-series` is set: which series it refuses depends on the order they arrive).
+    /// Output is the same for any `n`. Call before the first point.
     pub fn set_threads(&mut self, n: usize) {
         self.threads = n.max(1);
+        let shards = if self.cfg.max_series == usize::MAX {
+            self.threads
+        } else {
+            1
+        };
+        self.shards = (0..shards)
+            .map(|_| Shard::new(&self.cfg, &self.hasher))
+            .collect();
     }
 
     pub fn stats(&self) -> AggStats {
-        self.stats
+        let mut s = self.stats;
+        for shard in &self.shards {
+            s.add(&shard.stats);
+        }
+        s
     }
 
     pub fn series_count(&self) -> usize {
-        self.groups.len()
+        self.shards.iter().map(|s| s.groups.len()).sum()
+    }
+
+    fn shard_of(&self, key: &[u8]) -> usize {
+        self.splitters.partition_point(|sp| **sp <= *key)
+    }
+
+    /// Picks the key ranges of the shards from a sample of keys (the first ones seen).
+    fn choose_splitters<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
+        if self.split_chosen || self.shards.len() < 2 {
+            return;
+        }
+        let mut sample: Vec<&[u8]> = keys.take(1 << 14).collect();
+        if sample.is_empty() {
+            return;
+        }
+        sample.sort_unstable();
+        sample.dedup();
+        let n = self.shards.len();
+        self.splitters = (1..n)
+            .map(|i| sample[i * sample.len() / n].into())
+            .collect();
+        self.splitters.dedup();
+        self.split_chosen = true;
     }
 
     /// Adds one point placed at `at` (its `ts`, or the wall clock with `--clock wall`);
@@ -136,31 +179,19 @@ impl Aggregator {
             self.stats.filtered += 1;
             return Ok(());
         }
-        let gid = match key {
-            Some((hash, key)) => self
-                .groups
-                .intern_hashed(hash, key, &m.unit, self.cfg.max_series),
+        let mut own = std::mem::take(&mut self.key);
+        let (hash, key) = match key {
+            Some(k) => k,
             None => {
                 let grouping = &self.cfg.grouping;
-                self.groups
-                    .intern(m, &|k| grouping.keeps(k), self.cfg.max_series)
+                series::series_key(m, &|k| grouping.keeps(k), &mut own);
+                (self.hasher.hash(&own), &own[..])
             }
         };
-        match gid {
-            Some(gid) => {
-                let step = self.counter_step(gid, m);
-                let (window, stride) = (self.cfg.window, self.cfg.step());
-                let mut start = align_down(at, stride);
-                while start + window > at {
-                    self.place(start, gid, m, step)?;
-                    start -= stride;
-                }
-            }
-            None => {
-                self.stats.refused += 1;
-                warn(&mut self.limit, "series_refused", m, "--max-series reached");
-            }
-        }
+        self.choose_splitters(std::iter::once(key));
+        let s = self.shard_of(key);
+        self.shards[s].observe(&self.cfg, m, at, (hash, key), self.closed_through);
+        self.key = own;
         // A refused point still shows that event time has moved on.
         if at > self.watermark {
             self.watermark = at;
@@ -203,8 +234,16 @@ impl Aggregator {
     pub fn merge_partial(&mut self, p: &mut Partial, out: &mut Output) -> Result<()> {
         self.stats.points += p.points;
         self.stats.filtered += p.filtered;
-        for i in 0..p.len() {
-            self.merge_entry(p, i);
+        self.choose_splitters((0..p.len()).map(|i| p.key(i)));
+        let closed = self.closed_through;
+        if self.shards.len() == 1 || p.len() < self.parallel_merge_min {
+            for i in 0..p.len() {
+                let st = p.take_state(i);
+                let s = self.shard_of(p.key(i));
+                self.shards[s].merge_entry(&self.cfg, p, i, st, closed);
+            }
+        } else {
+            self.merge_in_parallel(p, closed);
         }
         if p.max_at > self.watermark {
             self.watermark = p.max_at;
@@ -213,216 +252,134 @@ impl Aggregator {
         Ok(())
     }
 
-    fn merge_entry(&mut self, p: &mut Partial, i: usize) {
-        let e = *p.entry(i);
-        let gid = self
-            .groups
-            .intern_hashed(e.hash, p.key(i), p.unit(i), self.cfg.max_series);
-        let Some(gid) = gid else {
-            self.stats.refused += u64::from(e.first);
-            if e.first > 0 {
-                warn_key(
-                    &mut self.limit,
-                    "series_refused",
-                    p.key(i),
-                    e.start,
-                    "--max-series reached",
-                );
-            }
-            return;
-        };
-        let late = e.late || e.start <= self.closed_through;
-        if late {
-            self.stats.late += u64::from(e.placed);
-            warn_key(
-                &mut self.limit,
-                "late_point",
-                p.key(i),
-                e.start,
-                "its window was already written (see --lateness, --late)",
-            );
-            if self.cfg.late == Late::Drop {
-                return;
-            }
+    /// Every shard merges its entries of the partial aggregate on its own thread.
+    fn merge_in_parallel(&mut self, p: &mut Partial, closed: i64) {
+        let mut per_shard: Vec<Vec<(usize, Option<State>)>> =
+            (0..self.shards.len()).map(|_| Vec::new()).collect();
+        for i in 0..p.len() {
+            let s = self.shard_of(p.key(i));
+            per_shard[s].push((i, p.take_state(i)));
         }
-        let Some(st) = p.take_state(i) else {
-            return;
-        };
-        let table = if late {
-            self.corrections.entry(e.start).or_default()
-        } else {
-            let size = self.last_window_len;
-            self.windows
-                .entry(e.start)
-                .or_insert_with(|| Window::with_capacity(size))
-        };
-        let merged = match table.entry(gid) {
-            hashbrown::hash_map::Entry::Occupied(o) => {
-                let cur = o.into_mut();
-                if cur.merge(&st, &self.cfg.limits).is_err() {
-                    self.stats.rejected += u64::from(e.placed);
-                    return;
-                }
-                cur.gauge_last()
+        let (p, cfg) = (&*p, &self.cfg);
+        std::thread::scope(|scope| {
+            for (shard, entries) in self.shards.iter_mut().zip(per_shard) {
+                scope.spawn(move || {
+                    for (i, st) in entries {
+                        shard.merge_entry(cfg, p, i, st, closed);
+                    }
+                });
             }
-            hashbrown::hash_map::Entry::Vacant(v) => v.insert(st).gauge_last(),
-        };
-        if let Some(last) = merged {
-            let idx = gid as usize;
-            if self.gauge_last.len() <= idx {
-                self.gauge_last.resize(idx + 1, None);
-            }
-            self.gauge_last[idx] = Some(last);
-        }
+        });
     }
 
-    /// For a cumulative counter: the step from the series' previous reading, if any.
-    fn counter_step(&mut self, gid: SeriesId, m: &Metric) -> Option<(counter::Step, i64)> {
-        if m.kind != Kind::Counter || m.temporality != Some(Temporality::Cumulative) {
-            return None;
-        }
-        let sid = match &mut self.series {
-            Some(t) => t.intern(m, &|_| true, usize::MAX)?,
-            None => gid,
-        } as usize;
-        if self.readings.len() <= sid {
-            self.readings.resize(sid + 1, None);
-        }
-        let cur = Reading {
-            value: m.value.unwrap_or_default(),
-            ts: m.ts,
-            start_ts: m.start_ts,
-        };
-        let prev = self.readings[sid];
-        match prev {
-            Some(p) if cur.ts <= p.ts => None,
-            Some(p) => {
-                self.readings[sid] = Some(cur);
-                let step = counter::step(&p, &cur, self.cfg.max_rate)?;
-                match step {
-                    counter::Step::Reset(_) => self.stats.resets += 1,
-                    counter::Step::Wrap { .. } => self.stats.wraps += 1,
-                    counter::Step::Increase(_) => {}
-                }
-                Some((step, p.ts))
-            }
-            None => {
-                self.readings[sid] = Some(cur);
-                None
-            }
-        }
-    }
-
-    /// Adds the point to the window starting at `start`, or handles it as late.
-    fn place(
-        &mut self,
-        start: i64,
-        gid: SeriesId,
-        m: &Metric,
-        step: Option<(counter::Step, i64)>,
-    ) -> Result<()> {
-        let late = start <= self.closed_through;
-        if late {
-            self.stats.late += 1;
-            warn(
-                &mut self.limit,
-                "late_point",
-                m,
-                "its window was already written (see --lateness, --late)",
-            );
-            if self.cfg.late == Late::Drop {
-                return Ok(());
-            }
-        }
-        let idx = gid as usize;
-        let base = self.gauge_last.get(idx).copied().flatten();
-        let table = if late {
-            self.corrections.entry(start).or_default()
-        } else {
-            let size = self.last_window_len;
-            self.windows
-                .entry(start)
-                .or_insert_with(|| Window::with_capacity(size))
-        };
-        let st = match table.entry(gid) {
-            hashbrown::hash_map::Entry::Occupied(e) => {
-                let st = e.into_mut();
-                if let Err(reason) = st.observe(m, &self.cfg.limits) {
-                    self.stats.rejected += 1;
-                    warn(&mut self.limit, "point_rejected", m, reason);
-                    return Ok(());
-                }
-                st
-            }
-            hashbrown::hash_map::Entry::Vacant(e) => {
-                e.insert(State::new(m, base, &self.cfg.limits))
-            }
-        };
-        if let (State::Cumulative(c), Some((step, from))) = (&mut *st, step) {
-            c.add_step(step, from);
-        }
-        if let Some(last) = st.gauge_last() {
-            if self.gauge_last.len() <= idx {
-                self.gauge_last.resize(idx + 1, None);
-            }
-            self.gauge_last[idx] = Some(last);
-        }
-        Ok(())
+    /// The first open window (or correction) start over all shards.
+    fn first_start(&self, corrections: bool) -> Option<i64> {
+        self.shards
+            .iter()
+            .filter_map(|s| {
+                let map = if corrections {
+                    &s.corrections
+                } else {
+                    &s.windows
+                };
+                map.first_key_value().map(|(k, _)| *k)
+            })
+            .min()
     }
 
     /// Writes every window that ends at or before `until`.
     fn close_until(&mut self, until: i64, out: &mut Output) -> Result<()> {
         let window = self.cfg.window;
-        while let Some((&start, _)) = self.windows.first_key_value() {
+        while let Some(start) = self.first_start(false) {
             if start.saturating_add(window) > until {
                 break;
             }
-            self.write_first(out)?;
+            self.write_first(start, out)?;
         }
         let last_ended = align_down(until.saturating_sub(window), self.cfg.step());
         self.closed_through = self.closed_through.max(last_ended);
         Ok(())
     }
 
-    fn write_first(&mut self, out: &mut Output) -> Result<()> {
-        let Some((start, table)) = self.windows.pop_first() else {
-            return Ok(());
-        };
-        self.write_window(start, table, false, out)?;
+    fn write_first(&mut self, start: i64, out: &mut Output) -> Result<()> {
+        self.write_window(start, false, out)?;
         self.stats.windows += 1;
         self.closed_through = self.closed_through.max(start);
         Ok(())
     }
 
-    fn write_window(
-        &mut self,
-        start: i64,
-        mut table: Window,
-        correction: bool,
-        out: &mut Output,
-    ) -> Result<()> {
-        let mut ids: Vec<SeriesId> = table.keys().copied().collect();
-        if !correction {
-            self.last_window_len = ids.len();
-        }
-        self.groups.sort(&mut ids);
+    /// Writes the window (or correction) at `start` of every shard, in shard order.
+    fn write_window(&mut self, start: i64, correction: bool, out: &mut Output) -> Result<()> {
+        let parts = self.take_sorted(start, correction);
         let span = (start, start + self.cfg.window, correction);
+        let total: usize = parts.iter().map(Vec::len).sum();
         // Running totals (--cumulative) carry state from window to window, so only windows
         // without them are encoded on several threads.
-        let jobs = if self.cfg.cumulative { 1 } else { self.threads };
-        if jobs <= 1 || ids.len() < 2 * ENCODE_CHUNK {
-            for id in ids {
-                let Some(mut st) = table.remove(&id) else {
-                    continue;
-                };
+        if self.cfg.cumulative || self.threads <= 1 || total < 2 * self.encode_chunk {
+            return self.encode_in_order(parts, span, out);
+        }
+        let mut groups: Vec<(u32, SeriesId, State)> = Vec::with_capacity(total);
+        for (s, part) in parts.into_iter().enumerate() {
+            groups.extend(part.into_iter().map(|(id, st)| (s as u32, id, st)));
+        }
+        let tables: Vec<&SeriesTable> = self.shards.iter().map(|s| &s.groups).collect();
+        let jobs = self.threads;
+        for round in groups.chunks_mut(jobs * self.encode_chunk) {
+            let per_job = round.len().div_ceil(jobs);
+            let (tables, cfg) = (&tables, &self.cfg);
+            let encoded = std::thread::scope(|s| {
+                let handles: Vec<_> = round
+                    .chunks_mut(per_job)
+                    .map(|chunk| s.spawn(move || encode_chunk(tables, cfg, chunk, span)))
+                    .collect();
+                handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+            });
+            for chunk in encoded {
+                let (buf, lines) =
+                    chunk.map_err(|_| Error::internal("an encoder thread panicked"))??;
+                out.buf().extend_from_slice(&buf);
+                out.maybe_write()?;
+                self.stats.emitted += lines;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every shard's groups of the window at `start`, each in output order; sorted on the
+    /// shards' own threads when there are several.
+    fn take_sorted(&mut self, start: i64, correction: bool) -> Vec<Vec<(SeriesId, State)>> {
+        if self.shards.len() == 1 {
+            return vec![self.shards[0].take_sorted(start, correction)];
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .shards
+                .iter_mut()
+                .map(|shard| scope.spawn(move || shard.take_sorted(start, correction)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    }
+
+    fn encode_in_order(
+        &mut self,
+        parts: Vec<Vec<(SeriesId, State)>>,
+        span: (i64, i64, bool),
+        out: &mut Output,
+    ) -> Result<()> {
+        for (shard, part) in self.shards.iter_mut().zip(parts) {
+            for (id, mut st) in part {
                 let mut emitter = Emitter {
                     cfg: &self.cfg,
-                    totals: &mut self.totals,
+                    totals: &mut shard.totals,
                     buf: out.buf(),
                     lines: 0,
                 };
                 encode_group(
-                    &self.groups,
+                    &shard.groups,
                     &mut emitter,
                     id,
                     &mut st,
@@ -432,37 +389,14 @@ impl Aggregator {
                 self.stats.emitted += emitter.lines;
                 out.maybe_write()?;
             }
-            return Ok(());
-        }
-        let mut states: Vec<(SeriesId, State)> = ids
-            .iter()
-            .filter_map(|id| table.remove(id).map(|st| (*id, st)))
-            .collect();
-        for round in states.chunks_mut(jobs * ENCODE_CHUNK) {
-            let per_job = round.len().div_ceil(jobs);
-            let (groups, cfg) = (&self.groups, &self.cfg);
-            let encoded = std::thread::scope(|s| {
-                let handles: Vec<_> = round
-                    .chunks_mut(per_job)
-                    .map(|chunk| s.spawn(move || encode_chunk(groups, cfg, chunk, span)))
-                    .collect();
-                handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
-            });
-            for chunk in encoded {
-                let (buf, lines) = chunk
-                    .map_err(|_| crate::error::Error::internal("an encoder thread panicked"))??;
-                out.buf().extend_from_slice(&buf);
-                out.maybe_write()?;
-                self.stats.emitted += lines;
-            }
         }
         Ok(())
     }
 
     /// Writes the corrections gathered from late points (`--late emit`).
     fn write_corrections(&mut self, out: &mut Output) -> Result<()> {
-        while let Some((start, table)) = self.corrections.pop_first() {
-            self.write_window(start, table, true, out)?;
+        while let Some(start) = self.first_start(true) {
+            self.write_window(start, true, out)?;
         }
         Ok(())
     }
@@ -470,21 +404,23 @@ impl Aggregator {
     /// Writes all open windows (end of input, termination signal).
     pub fn flush_all(&mut self, out: &mut Output) -> Result<()> {
         self.write_corrections(out)?;
-        while !self.windows.is_empty() {
-            self.write_first(out)?;
+        while let Some(start) = self.first_start(false) {
+            self.write_first(start, out)?;
         }
         Ok(())
     }
 
     fn log_summary(&self) {
-        let s = self.stats;
-        let n = self.groups.len().max(1);
+        let s = self.stats();
+        let series = self.series_count();
+        let table_bytes: usize = self.shards.iter().map(|s| s.groups.heap_bytes()).sum();
+        let n = series.max(1);
         let peak_rss = crate::runtime::peak_rss_bytes();
         crate::log!(
             Info,
             "summary",
             points = s.points,
-            series = self.groups.len(),
+            series = series,
             windows = s.windows,
             emitted = s.emitted,
             late = s.late,
@@ -493,29 +429,12 @@ impl Aggregator {
             rejected = s.rejected,
             resets = s.resets,
             wraps = s.wraps,
-            series_table_bytes_per_series = self.groups.heap_bytes() / n,
+            series_table_bytes_per_series = table_bytes / n,
             peak_rss_mib = peak_rss >> 20,
             peak_rss_bytes_per_series = peak_rss / n as u64
         );
     }
 }
-
-/// Logs one dropped or refused point, rate-limited.
-fn warn(limit: &mut RateLimit, event: &str, m: &Metric, reason: &str) {
-    if let Some(suppressed) = limit.allow() {
-        crate::log!(
-            Warn,
-            event,
-            name = m.name,
-            ts = m.ts,
-            reason = reason,
-            suppressed = suppressed
-        );
-    }
-}
-
-/// Series per encoder thread and round when a large window is written on several threads.
-const ENCODE_CHUNK: usize = 8192;
 
 /// Writes one group's lines for the window `span` (start, end, correction).
 fn encode_group(
@@ -534,11 +453,12 @@ fn encode_group(
     emitter.emit(id as usize, st, scratch, start, end)
 }
 
-/// Encodes a slice of a window's groups on an encoder thread: the bytes and line count.
+/// Encodes a slice of a window's groups (shard, id, state) on an encoder thread: the bytes
+/// and the line count.
 fn encode_chunk(
-    groups: &SeriesTable,
+    tables: &[&SeriesTable],
     cfg: &AggConfig,
-    chunk: &mut [(SeriesId, State)],
+    chunk: &mut [(u32, SeriesId, State)],
     span: (i64, i64, bool),
 ) -> Result<(Vec<u8>, u64)> {
     let mut buf = Vec::with_capacity(chunk.len() * 256);
@@ -550,26 +470,18 @@ fn encode_chunk(
         lines: 0,
     };
     let mut scratch = Metric::default();
-    for (id, st) in chunk.iter_mut() {
-        encode_group(groups, &mut emitter, *id, st, &mut scratch, span)?;
+    for (shard, id, st) in chunk.iter_mut() {
+        encode_group(
+            tables[*shard as usize],
+            &mut emitter,
+            *id,
+            st,
+            &mut scratch,
+            span,
+        )?;
     }
     let lines = emitter.lines;
     Ok((buf, lines))
-}
-
-/// Logs one dropped or refused entry of a partial aggregate, rate-limited.
-fn warn_key(limit: &mut RateLimit, event: &str, key: &[u8], window_start: i64, reason: &str) {
-    if let Some(suppressed) = limit.allow() {
-        let name = key.split(|&b| b == 0).next().unwrap_or_default();
-        crate::log!(
-            Warn,
-            event,
-            name = String::from_utf8_lossy(name),
-            window_start = window_start,
-            reason = reason,
-            suppressed = suppressed
-        );
-    }
 }
 
 /// The group key of a metric, built on a decoder thread.
@@ -590,6 +502,9 @@ impl Prepare for GroupKeys {
 impl StreamSink for Aggregator {
     fn batch(&mut self, metrics: &[Metric], prepared: &Prepared, out: &mut Output) -> Result<()> {
         let wall = (self.cfg.clock == Clock::Wall).then(now_ns);
+        if !prepared.is_empty() {
+            self.choose_splitters((0..metrics.len()).map(|i| prepared.key(i)));
+        }
         for (i, m) in metrics.iter().enumerate() {
             let key = (!prepared.is_empty()).then(|| (prepared.hash(i), prepared.key(i)));
             self.observe_at(m, wall.unwrap_or(m.ts), key, out)?;
@@ -599,9 +514,7 @@ impl StreamSink for Aggregator {
 
     fn combined(&mut self, part: &mut (dyn Any + Send), out: &mut Output) -> Result<()> {
         let Some(p) = part.downcast_mut::<Partial>() else {
-            return Err(crate::error::Error::internal(
-                "partial aggregate of another kind",
-            ));
+            return Err(Error::internal("partial aggregate of another kind"));
         };
         self.merge_partial(p, out)?;
         self.write_corrections(out)
@@ -610,7 +523,7 @@ impl StreamSink for Aggregator {
     /// With the input idle, windows whose end (plus lateness) has passed on the wall clock
     /// are written, so a quiet stream still delivers its last window promptly.
     fn tick(&mut self, now: i64, idle: bool, out: &mut Output) -> Result<()> {
-        if idle && !self.windows.is_empty() {
+        if idle && self.first_start(false).is_some() {
             self.close_until(now.saturating_sub(self.cfg.lateness), out)?;
         }
         Ok(())
@@ -946,9 +859,22 @@ mod tests {
         blocks: &[Vec<String>],
         combine: bool,
     ) -> (Vec<String>, AggStats) {
+        run_blocks_on(cfg, blocks, combine, 1)
+    }
+
+    /// `run_blocks` with the state in `threads` shards, merged and encoded in parallel
+    /// however small the blocks and windows.
+    fn run_blocks_on(
+        cfg: AggConfig,
+        blocks: &[Vec<String>],
+        combine: bool,
+        threads: usize,
+    ) -> (Vec<String>, AggStats) {
         let shared = Shared::default();
         let mut out = Output::to(Box::new(shared.clone()));
         let mut agg = Aggregator::new(cfg.clone());
+        agg.set_threads(threads);
+        (agg.parallel_merge_min, agg.encode_chunk) = (0, 1);
         let mut dec = Decoder::default();
         let mut m = Metric::default();
         let mut combiner = partial::Combiner::new(cfg, agg.hasher.clone());
@@ -1029,8 +955,10 @@ mod tests {
                 (at, c) = (end, c + 1);
             }
             let sequential = run_blocks(cfg.clone(), &blocks, false);
-            let combined = run_blocks(cfg, &blocks, true);
-            proptest::prop_assert_eq!(sequential, combined);
+            let combined = run_blocks(cfg.clone(), &blocks, true);
+            proptest::prop_assert_eq!(&sequential, &combined);
+            let sharded = run_blocks_on(cfg, &blocks, true, 3);
+            proptest::prop_assert_eq!(&sequential, &sharded);
         }
     }
 

@@ -1,0 +1,284 @@
+//! One key range of the aggregation state: its series, open windows and per-series memory.
+//!
+//! Shards split the series by ranges of the series key, whose byte order is the output
+//! order, so each shard can merge, sort and encode on its own thread and the shards' output
+//! concatenated is the output of one. Window timing (the watermark, what is closed) stays
+//! with the `Aggregator`, which hands each shard the instant up to which windows are closed.
+
+use super::config::{AggConfig, Late};
+use super::counter::{self, Reading};
+use super::emit::Totals;
+use super::partial::Partial;
+use super::series::{SeriesId, SeriesTable};
+use super::state::State;
+use super::AggStats;
+use crate::log::RateLimit;
+use crate::metric::{Kind, Metric, Temporality, Value};
+use hashbrown::HashMap;
+use std::collections::BTreeMap;
+
+pub type Window = HashMap<SeriesId, State>;
+
+#[derive(Default)]
+pub struct Shard {
+    /// Groups: the identity output is written under.
+    pub groups: SeriesTable,
+    /// Whole series, kept apart from groups only when `--by`/`--without` merge series, so
+    /// counter readings are still followed per series.
+    series: Option<SeriesTable>,
+    pub windows: BTreeMap<i64, Window>,
+    pub corrections: BTreeMap<i64, Window>,
+    /// Per series: the last cumulative counter reading.
+    readings: Vec<Option<Reading>>,
+    /// Per group: the last absolute gauge value, which a delta gauge adds to.
+    gauge_last: Vec<Option<Value>>,
+    pub totals: Totals,
+    /// Groups in the last window written: new windows start with room for as many.
+    pub last_window_len: usize,
+    /// Late, refused, rejected points, resets and wraps seen here.
+    pub stats: AggStats,
+    limit: RateLimit,
+}
+
+impl Shard {
+    pub fn new(cfg: &AggConfig, hasher: &super::series::KeyHasher) -> Shard {
+        Shard {
+            groups: SeriesTable::with_hasher(hasher.clone()),
+            series: (!cfg.grouping.is_series()).then(SeriesTable::default),
+            ..Shard::default()
+        }
+    }
+
+    /// Adds one point of group `key` (hashed `hash`) at `at`; windows starting at or before
+    /// `closed` were already written.
+    pub fn observe(
+        &mut self,
+        cfg: &AggConfig,
+        m: &Metric,
+        at: i64,
+        (hash, key): (u64, &[u8]),
+        closed: i64,
+    ) {
+        let Some(gid) = self
+            .groups
+            .intern_hashed(hash, key, &m.unit, cfg.max_series)
+        else {
+            self.stats.refused += 1;
+            warn(&mut self.limit, "series_refused", m, "--max-series reached");
+            return;
+        };
+        let step = self.counter_step(cfg, gid, m);
+        let (window, stride) = (cfg.window, cfg.step());
+        let mut start = crate::time::align_down(at, stride);
+        while start + window > at {
+            self.place(cfg, start, gid, m, step, closed);
+            start -= stride;
+        }
+    }
+
+    /// For a cumulative counter: the step from the series' previous reading, if any.
+    fn counter_step(
+        &mut self,
+        cfg: &AggConfig,
+        gid: SeriesId,
+        m: &Metric,
+    ) -> Option<(counter::Step, i64)> {
+        if m.kind != Kind::Counter || m.temporality != Some(Temporality::Cumulative) {
+            return None;
+        }
+        let sid = match &mut self.series {
+            Some(t) => t.intern(m, &|_| true, usize::MAX)?,
+            None => gid,
+        } as usize;
+        if self.readings.len() <= sid {
+            self.readings.resize(sid + 1, None);
+        }
+        let cur = Reading {
+            value: m.value.unwrap_or_default(),
+            ts: m.ts,
+            start_ts: m.start_ts,
+        };
+        let prev = self.readings[sid];
+        match prev {
+            Some(p) if cur.ts <= p.ts => None,
+            Some(p) => {
+                self.readings[sid] = Some(cur);
+                let step = counter::step(&p, &cur, cfg.max_rate)?;
+                match step {
+                    counter::Step::Reset(_) => self.stats.resets += 1,
+                    counter::Step::Wrap { .. } => self.stats.wraps += 1,
+                    counter::Step::Increase(_) => {}
+                }
+                Some((step, p.ts))
+            }
+            None => {
+                self.readings[sid] = Some(cur);
+                None
+            }
+        }
+    }
+
+    /// The table a point or entry for the window at `start` goes to.
+    fn table(&mut self, start: i64, late: bool) -> &mut Window {
+        if late {
+            return self.corrections.entry(start).or_default();
+        }
+        let size = self.last_window_len;
+        self.windows
+            .entry(start)
+            .or_insert_with(|| Window::with_capacity(size))
+    }
+
+    /// Adds the point to the window starting at `start`, or handles it as late.
+    fn place(
+        &mut self,
+        cfg: &AggConfig,
+        start: i64,
+        gid: SeriesId,
+        m: &Metric,
+        step: Option<(counter::Step, i64)>,
+        closed: i64,
+    ) {
+        let late = start <= closed;
+        if late {
+            self.stats.late += 1;
+            warn(&mut self.limit, "late_point", m, LATE);
+            if cfg.late == Late::Drop {
+                return;
+            }
+        }
+        let base = self.gauge_last.get(gid as usize).copied().flatten();
+        let table = self.table(start, late);
+        let st = match table.entry(gid) {
+            hashbrown::hash_map::Entry::Occupied(e) => {
+                let st = e.into_mut();
+                if let Err(reason) = st.observe(m, &cfg.limits) {
+                    self.stats.rejected += 1;
+                    warn(&mut self.limit, "point_rejected", m, reason);
+                    return;
+                }
+                st
+            }
+            hashbrown::hash_map::Entry::Vacant(e) => e.insert(State::new(m, base, &cfg.limits)),
+        };
+        if let (State::Cumulative(c), Some((step, from))) = (&mut *st, step) {
+            c.add_step(step, from);
+        }
+        let last = st.gauge_last();
+        self.note_gauge(gid, last);
+    }
+
+    fn note_gauge(&mut self, gid: SeriesId, last: Option<Value>) {
+        if let Some(last) = last {
+            let idx = gid as usize;
+            if self.gauge_last.len() <= idx {
+                self.gauge_last.resize(idx + 1, None);
+            }
+            self.gauge_last[idx] = Some(last);
+        }
+    }
+
+    /// Merges entry `i` of a block's partial aggregate, whose state was taken out as `st`.
+    pub fn merge_entry(
+        &mut self,
+        cfg: &AggConfig,
+        p: &Partial,
+        i: usize,
+        st: Option<State>,
+        closed: i64,
+    ) {
+        let e = *p.entry(i);
+        let gid = self
+            .groups
+            .intern_hashed(e.hash, p.key(i), p.unit(i), cfg.max_series);
+        let Some(gid) = gid else {
+            self.stats.refused += u64::from(e.first);
+            if e.first > 0 {
+                warn_key(
+                    &mut self.limit,
+                    "series_refused",
+                    p.key(i),
+                    e.start,
+                    REFUSED,
+                );
+            }
+            return;
+        };
+        let late = e.late || e.start <= closed;
+        if late {
+            self.stats.late += u64::from(e.placed);
+            warn_key(&mut self.limit, "late_point", p.key(i), e.start, LATE);
+            if cfg.late == Late::Drop {
+                return;
+            }
+        }
+        let Some(st) = st else {
+            return;
+        };
+        let merged = match self.table(e.start, late).entry(gid) {
+            hashbrown::hash_map::Entry::Occupied(o) => {
+                let cur = o.into_mut();
+                if cur.merge(&st, &cfg.limits).is_err() {
+                    self.stats.rejected += u64::from(e.placed);
+                    return;
+                }
+                cur.gauge_last()
+            }
+            hashbrown::hash_map::Entry::Vacant(v) => v.insert(st).gauge_last(),
+        };
+        self.note_gauge(gid, merged);
+    }
+
+    /// Takes the window (or correction) table starting at `start` with its groups in output
+    /// order.
+    pub fn take_sorted(&mut self, start: i64, correction: bool) -> Vec<(SeriesId, State)> {
+        let table = if correction {
+            self.corrections.remove(&start)
+        } else {
+            self.windows.remove(&start)
+        };
+        let Some(mut table) = table else {
+            return Vec::new();
+        };
+        if !correction {
+            self.last_window_len = table.len();
+        }
+        let mut ids: Vec<SeriesId> = table.keys().copied().collect();
+        self.groups.sort(&mut ids);
+        ids.into_iter()
+            .filter_map(|id| table.remove(&id).map(|st| (id, st)))
+            .collect()
+    }
+}
+
+const LATE: &str = "its window was already written (see --lateness, --late)";
+const REFUSED: &str = "--max-series reached";
+
+/// Logs one dropped or refused point, rate-limited.
+pub fn warn(limit: &mut RateLimit, event: &str, m: &Metric, reason: &str) {
+    if let Some(suppressed) = limit.allow() {
+        crate::log!(
+            Warn,
+            event,
+            name = m.name,
+            ts = m.ts,
+            reason = reason,
+            suppressed = suppressed
+        );
+    }
+}
+
+/// Logs one dropped or refused entry of a partial aggregate, rate-limited.
+fn warn_key(limit: &mut RateLimit, event: &str, key: &[u8], window_start: i64, reason: &str) {
+    if let Some(suppressed) = limit.allow() {
+        let name = key.split(|&b| b == 0).next().unwrap_or_default();
+        crate::log!(
+            Warn,
+            event,
+            name = String::from_utf8_lossy(name),
+            window_start = window_start,
+            reason = reason,
+            suppressed = suppressed
+        );
+    }
+}
