@@ -318,19 +318,24 @@ impl Aggregator {
         if self.cfg.cumulative || self.threads <= 1 || total < 2 * self.encode_chunk {
             return self.encode_in_order(parts, span, out);
         }
-        let mut groups: Vec<(u32, SeriesId, State)> = Vec::with_capacity(total);
-        for (s, part) in parts.into_iter().enumerate() {
-            groups.extend(part.into_iter().map(|(id, st)| (s as u32, id, st)));
+        // Jobs of up to ENCODE_CHUNK groups, each within one shard, run `threads` at a time.
+        let mut jobs: Vec<(usize, &mut [(SeriesId, State)])> = Vec::new();
+        let mut parts = parts;
+        for (s, part) in parts.iter_mut().enumerate() {
+            jobs.extend(part.chunks_mut(self.encode_chunk).map(|c| (s, c)));
         }
         let tables: Vec<&SeriesTable> = self.shards.iter().map(|s| &s.groups).collect();
-        let jobs = self.threads;
-        for round in groups.chunks_mut(jobs * self.encode_chunk) {
-            let per_job = round.len().div_ceil(jobs);
-            let (tables, cfg) = (&tables, &self.cfg);
-            let encoded = std::thread::scope(|s| {
+        let cfg = &self.cfg;
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let round: Vec<_> = jobs.by_ref().take(self.threads).collect();
+            let encoded = std::thread::scope(|scope| {
                 let handles: Vec<_> = round
-                    .chunks_mut(per_job)
-                    .map(|chunk| s.spawn(move || encode_chunk(tables, cfg, chunk, span)))
+                    .into_iter()
+                    .map(|(s, chunk)| {
+                        let table = tables[s];
+                        scope.spawn(move || encode_chunk(table, cfg, chunk, span))
+                    })
                     .collect();
                 handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
             });
@@ -453,12 +458,12 @@ fn encode_group(
     emitter.emit(id as usize, st, scratch, start, end)
 }
 
-/// Encodes a slice of a window's groups (shard, id, state) on an encoder thread: the bytes
-/// and the line count.
+/// Encodes a slice of one shard's groups of a window on an encoder thread: the bytes and
+/// the line count.
 fn encode_chunk(
-    tables: &[&SeriesTable],
+    table: &SeriesTable,
     cfg: &AggConfig,
-    chunk: &mut [(u32, SeriesId, State)],
+    chunk: &mut [(SeriesId, State)],
     span: (i64, i64, bool),
 ) -> Result<(Vec<u8>, u64)> {
     let mut buf = Vec::with_capacity(chunk.len() * 256);
@@ -470,15 +475,8 @@ fn encode_chunk(
         lines: 0,
     };
     let mut scratch = Metric::default();
-    for (shard, id, st) in chunk.iter_mut() {
-        encode_group(
-            tables[*shard as usize],
-            &mut emitter,
-            *id,
-            st,
-            &mut scratch,
-            span,
-        )?;
+    for (id, st) in chunk.iter_mut() {
+        encode_group(table, &mut emitter, *id, st, &mut scratch, span)?;
     }
     let lines = emitter.lines;
     Ok((buf, lines))
