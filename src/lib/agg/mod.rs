@@ -90,7 +90,7 @@ pub struct Aggregator {
 }
 
 /// Partial aggregates with fewer entries than this are merged without helper threads.
-const PARALLEL_MERGE_MIN: usize = 4096;
+const PARALLEL_MERGE_MIN: usize = 16384;
 /// Series per encoder thread and round when a large window is written on several threads.
 const ENCODE_CHUNK: usize = 8192;
 
