@@ -1,6 +1,7 @@
-//! Finding the bytes that matter inside JSON strings (`"`, `\`, control characters), eight
-//! bytes at a time. Metric names and tags are short, where a word-at-a-time scan beats both
-//! a byte loop and SIMD searches with their set-up cost.
+//! Finding the bytes that matter inside JSON strings (`"`, `\`, control characters), and
+//! the digits of numbers, eight bytes at a time. Metric names, tags and numbers are short,
+//! where a word-at-a-time scan beats both a byte loop and SIMD searches with their set-up
+//! cost.
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
@@ -15,57 +16,186 @@ fn special_mask(w: u64) -> u64 {
     zero(quote) | zero(slash) | (w.wrapping_sub(LO * 0x20) & !w & HI)
 }
 
+#[inline(always)]
+fn is_special(c: u8) -> bool {
+    matches!(c, b'"' | b'\\') || c < 0x20
+}
+
 /// The index of the first `"`, `\` or control byte in `b[from..]`, as an index into `b`.
 #[inline]
 pub fn find_special(b: &[u8], from: usize) -> Option<usize> {
+    scan(b, from).map(|hit| hit.at)
+}
+
+/// Where `scan` stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// Index into the scanned bytes of the first `"`, `\` or control byte.
+    pub at: usize,
+    /// That byte.
+    pub byte: u8,
+    /// Whether a byte 0x80 or above came before it: without one the text is ASCII, so
+    /// valid UTF-8, and the caller can skip a second pass to validate it.
+    pub high: bool,
+}
+
+/// Finds the first `"`, `\` or control byte in `b[from..]`.
+#[inline(always)]
+pub fn scan(b: &[u8], from: usize) -> Option<Hit> {
     let mut i = from;
-    while i + 8 <= b.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&b[i..i + 8]);
-        let mask = special_mask(u64::from_le_bytes(word));
-        if mask != 0 {
-            return Some(i + (mask.trailing_zeros() / 8) as usize);
+    let mut high = 0u64;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = word(chunk);
+        let m = special_mask(w);
+        if m != 0 {
+            return Some(hit(w, m, i, high));
         }
+        high |= w & HI;
         i += 8;
     }
-    (i..b.len()).find(|&j| matches!(b[j], b'"' | b'\\') || b[j] < 0x20)
+    let mut high = high != 0;
+    for (j, &byte) in b.get(i..).unwrap_or_default().iter().enumerate() {
+        if is_special(byte) {
+            return Some(Hit {
+                at: i + j,
+                byte,
+                high,
+            });
+        }
+        high |= byte >= 0x80;
+    }
+    None
+}
+
+/// The first special byte in word `w` (whose `special_mask` is `m`), which starts at `at`.
+#[inline(always)]
+fn hit(w: u64, m: u64, at: usize, high: u64) -> Hit {
+    let k = m.trailing_zeros() / 8;
+    // Only the bytes before the hit belong to the string.
+    let before = (1u64 << (8 * k)) - 1;
+    Hit {
+        at: at + k as usize,
+        byte: (w >> (8 * k)) as u8,
+        high: (high | w & HI & before) != 0,
+    }
+}
+
+/// Eight bytes as a little-endian word.
+#[inline(always)]
+pub fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(chunk);
+    u64::from_le_bytes(w)
+}
+
+/// The run of ASCII digits that starts the eight bytes at `b[i]`: how many (up to eight)
+/// and their value, with no branch per digit (short numbers of varying length would
+/// mispredict one). `None` when fewer than eight bytes remain.
+#[inline(always)]
+pub fn leading_digits(b: &[u8], i: usize) -> Option<(usize, u64)> {
+    const NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let w = word(b.get(i..i + 8)?);
+    // A digit has high nibble 3, and adding 6 keeps it 3. (A carry out of a byte can only
+    // spoil the bytes after a non-digit, which are not looked at.)
+    let not_digit =
+        ((w & NIBBLES) ^ ZEROS) | ((w.wrapping_add(0x0606_0606_0606_0606) & NIBBLES) ^ ZEROS);
+    let n = (not_digit.trailing_zeros() / 8) as usize;
+    // The digits move to the top, zeros shifting in below them as leading zero digits.
+    // (Borrows only run from the bytes after the digits upwards, and are shifted out.)
+    let digits = w
+        .wrapping_sub(ZEROS)
+        .checked_shl(8 * (8 - n) as u32)
+        .unwrap_or(0);
+    Some((n, eight_value(digits)))
+}
+
+/// The value of eight decimal digits, one a byte, the first in the lowest byte: pairs, then
+/// quads, then the whole.
+#[inline(always)]
+fn eight_value(d: u64) -> u64 {
+    let d = d.wrapping_mul(10).wrapping_add(d >> 8);
+    let lo = (d & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
+    let hi = ((d >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
+    lo.wrapping_add(hi) >> 32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn random_bytes(seed: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                // Mostly plain bytes, sometimes a special one or a high byte.
+                match *seed % 16 {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => (*seed >> 8) as u8 % 0x20,
+                    3 => 0x80 | (*seed >> 8) as u8,
+                    _ => b'a' + (*seed >> 8) as u8 % 26,
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn agrees_with_a_byte_loop() {
-        let slow = |b: &[u8], from: usize| {
-            (from..b.len()).find(|&j| matches!(b[j], b'"' | b'\\') || b[j] < 0x20)
-        };
+        let slow = |b: &[u8], from: usize| (from..b.len()).find(|&j| is_special(b[j]));
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         for len in 0..40 {
             for _ in 0..200 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        // Mostly plain bytes, sometimes a special one or a high byte.
-                        match seed % 16 {
-                            0 => b'"',
-                            1 => b'\\',
-                            2 => (seed >> 8) as u8 % 0x20,
-                            3 => 0x80 | (seed >> 8) as u8,
-                            _ => b'a' + (seed >> 8) as u8 % 26,
-                        }
-                    })
-                    .collect();
-                for from in 0..=len {
-                    assert_eq!(
-                        find_special(&bytes, from),
-                        slow(&bytes, from),
-                        "{bytes:?} from {from}"
-                    );
+                let bytes = random_bytes(&mut seed, len);
+                for from in 0..=len + 1 {
+                    let at = slow(&bytes, from);
+                    let hit = at.map(|at| Hit {
+                        at,
+                        byte: bytes[at],
+                        high: !bytes[from..at].is_ascii(),
+                    });
+                    assert_eq!(scan(&bytes, from), hit, "{bytes:?} from {from}");
+                    assert_eq!(find_special(&bytes, from), at);
                 }
             }
         }
+    }
+
+    #[test]
+    fn leading_digits_agrees_with_a_byte_loop() {
+        let slow = |b: &[u8]| {
+            let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            let v = b[..n].iter().fold(0u64, |v, &d| v * 10 + (d - b'0') as u64);
+            (n, v)
+        };
+        let mut seed = 0x1234_5678_9ABC_DEF1u64;
+        for _ in 0..50_000 {
+            let b: Vec<u8> = (0..8)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    match seed % 8 {
+                        0 => (seed >> 8) as u8,
+                        1 => [b'/', b':', b'.', b',', b'e', 0xFA, 0xFF, b' ']
+                            [(seed >> 8) as usize % 8],
+                        _ => b'0' + (seed >> 8) as u8 % 10,
+                    }
+                })
+                .collect();
+            assert_eq!(leading_digits(&b, 0), Some(slow(&b)), "{b:?}");
+        }
+        assert_eq!(leading_digits(b"1234567", 0), None);
+        assert_eq!(leading_digits(b"0000000000", 2), Some((8, 0)));
+        assert_eq!(leading_digits(b"99999999", 0), Some((8, 99_999_999)));
+        assert_eq!(leading_digits(b"x12345678", 1), Some((8, 12_345_678)));
+        assert_eq!(leading_digits(b"1700000000000000000", 16), None);
+        assert_eq!(
+            leading_digits(b"17000000,\"tags\"", 0),
+            Some((8, 17_000_000))
+        );
+        assert_eq!(leading_digits(b"25,\"ts\":1", 0), Some((2, 25)));
     }
 }
