@@ -87,6 +87,10 @@ pub struct Aggregator {
     /// Below these sizes, merging and encoding stay on the command's thread.
     parallel_merge_min: usize,
     encode_chunk: usize,
+    /// Buffers kept from block to block and window to window: fresh large allocations
+    /// cost page faults every time.
+    per_shard: Vec<Vec<(usize, Option<State>)>>,
+    encode_bufs: Vec<Vec<u8>>,
 }
 
 /// Partial aggregates with fewer entries than this are merged without helper threads.
@@ -111,6 +115,8 @@ impl Aggregator {
             threads: 1,
             parallel_merge_min: PARALLEL_MERGE_MIN,
             encode_chunk: ENCODE_CHUNK,
+            per_shard: Vec::new(),
+            encode_bufs: Vec::new(),
         }
     }
 
@@ -254,22 +260,23 @@ impl Aggregator {
 
     /// Every shard merges its entries of the partial aggregate on its own thread.
     fn merge_in_parallel(&mut self, p: &mut Partial, closed: i64) {
-        let mut per_shard: Vec<Vec<(usize, Option<State>)>> =
-            (0..self.shards.len()).map(|_| Vec::new()).collect();
+        let mut per_shard = std::mem::take(&mut self.per_shard);
+        per_shard.resize_with(self.shards.len(), Vec::new);
         for i in 0..p.len() {
             let s = self.shard_of(p.key(i));
             per_shard[s].push((i, p.take_state(i)));
         }
         let (p, cfg) = (&*p, &self.cfg);
         std::thread::scope(|scope| {
-            for (shard, entries) in self.shards.iter_mut().zip(per_shard) {
+            for (shard, entries) in self.shards.iter_mut().zip(per_shard.iter_mut()) {
                 scope.spawn(move || {
-                    for (i, st) in entries {
+                    for (i, st) in entries.drain(..) {
                         shard.merge_entry(cfg, p, i, st, closed);
                     }
                 });
             }
         });
+        self.per_shard = per_shard;
     }
 
     /// The first open window (or correction) start over all shards.
@@ -326,27 +333,31 @@ impl Aggregator {
         }
         let tables: Vec<&SeriesTable> = self.shards.iter().map(|s| &s.groups).collect();
         let cfg = &self.cfg;
+        let mut bufs = std::mem::take(&mut self.encode_bufs);
         let mut jobs = jobs.into_iter().peekable();
         while jobs.peek().is_some() {
             let round: Vec<_> = jobs.by_ref().take(self.threads).collect();
+            bufs.resize_with(round.len().max(bufs.len()), Vec::new);
             let encoded = std::thread::scope(|scope| {
                 let handles: Vec<_> = round
                     .into_iter()
-                    .map(|(s, chunk)| {
+                    .zip(bufs.iter_mut())
+                    .map(|((s, chunk), buf)| {
                         let table = tables[s];
-                        scope.spawn(move || encode_chunk(table, cfg, chunk, span))
+                        scope.spawn(move || encode_chunk(table, cfg, chunk, span, buf))
                     })
                     .collect();
                 handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
             });
-            for chunk in encoded {
-                let (buf, lines) =
-                    chunk.map_err(|_| Error::internal("an encoder thread panicked"))??;
-                out.buf().extend_from_slice(&buf);
+            for (chunk, buf) in encoded.into_iter().zip(bufs.iter_mut()) {
+                let lines = chunk.map_err(|_| Error::internal("an encoder thread panicked"))??;
+                out.buf().extend_from_slice(buf);
+                buf.clear();
                 out.maybe_write()?;
                 self.stats.emitted += lines;
             }
         }
+        self.encode_bufs = bufs;
         Ok(())
     }
 
@@ -458,28 +469,27 @@ fn encode_group(
     emitter.emit(id as usize, st, scratch, start, end)
 }
 
-/// Encodes a slice of one shard's groups of a window on an encoder thread: the bytes and
-/// the line count.
+/// Encodes a slice of one shard's groups of a window on an encoder thread into `buf`;
+/// returns the line count.
 fn encode_chunk(
     table: &SeriesTable,
     cfg: &AggConfig,
     chunk: &mut [(SeriesId, State)],
     span: (i64, i64, bool),
-) -> Result<(Vec<u8>, u64)> {
-    let mut buf = Vec::with_capacity(chunk.len() * 256);
+    buf: &mut Vec<u8>,
+) -> Result<u64> {
     let mut totals = Totals::new();
     let mut emitter = Emitter {
         cfg,
         totals: &mut totals,
-        buf: &mut buf,
+        buf,
         lines: 0,
     };
     let mut scratch = Metric::default();
     for (id, st) in chunk.iter_mut() {
         encode_group(table, &mut emitter, *id, st, &mut scratch, span)?;
     }
-    let lines = emitter.lines;
-    Ok((buf, lines))
+    Ok(emitter.lines)
 }
 
 /// The group key of a metric, built on a decoder thread.

@@ -40,6 +40,8 @@ impl Default for KeyHasher {
 pub struct SeriesTable {
     index: HashTable<SeriesId>,
     keys: Vec<Box<[u8]>>,
+    /// Each key's hash, so growing the index never reads the keys again.
+    hashes: Vec<u64>,
     units: Vec<u16>,
     unit_names: Vec<Box<str>>,
     hasher: KeyHasher,
@@ -205,11 +207,11 @@ impl SeriesTable {
         }
         let id = self.keys.len() as SeriesId;
         self.keys.push(key.into());
+        self.hashes.push(hash);
         let unit = self.unit_id(unit);
         self.units.push(unit);
-        let (keys, hasher) = (&self.keys, &self.hasher);
-        self.index
-            .insert_unique(hash, id, |&i| hasher.hash(&keys[i as usize]));
+        let hashes = &self.hashes;
+        self.index.insert_unique(hash, id, |&i| hashes[i as usize]);
         Some(id)
     }
 
@@ -270,19 +272,7 @@ impl SeriesTable {
         let mut fresh: Vec<SeriesId> = (self.ranked as SeriesId..keys.len() as SeriesId).collect();
         fresh.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
         let old = std::mem::take(&mut self.order);
-        let mut merged = Vec::with_capacity(keys.len());
-        let (mut i, mut j) = (0, 0);
-        while i < old.len() && j < fresh.len() {
-            if keys[old[i] as usize] <= keys[fresh[j] as usize] {
-                merged.push(old[i]);
-                i += 1;
-            } else {
-                merged.push(fresh[j]);
-                j += 1;
-            }
-        }
-        merged.extend_from_slice(&old[i..]);
-        merged.extend_from_slice(&fresh[j..]);
+        let merged = merge_sorted(&old, &fresh, |a, b| keys[a as usize] <= keys[b as usize]);
         self.rank.resize(keys.len(), 0);
         for (pos, &id) in merged.iter().enumerate() {
             self.rank[id as usize] = pos as u32;
@@ -296,12 +286,49 @@ impl SeriesTable {
         self.keys.iter().map(|k| k.len() + 16).sum::<usize>()
             + self.index.capacity() * (std::mem::size_of::<SeriesId>() + 1)
             + self.units.capacity() * 2
+            + self.hashes.capacity() * 8
             + self.rank.capacity() * 4
             + self.order.capacity() * 4
     }
 }
 
 /// Calls `f` with a key piece as text, unescaping only when the piece holds an escape.
+/// Merges two sorted id lists. A few new ids among many old ones (the usual case once a
+/// stream's series are known) are placed by binary search, so most old keys, scattered in
+/// memory, are never read; similar sizes use a linear merge.
+fn merge_sorted(
+    old: &[SeriesId],
+    fresh: &[SeriesId],
+    le: impl Fn(SeriesId, SeriesId) -> bool,
+) -> Vec<SeriesId> {
+    let mut merged = Vec::with_capacity(old.len() + fresh.len());
+    let log_old = (usize::BITS - old.len().leading_zeros()) as usize;
+    let mut i = 0;
+    if fresh.len().saturating_mul(log_old) < old.len() {
+        for &f in fresh {
+            let at = i + old[i..].partition_point(|&o| le(o, f));
+            merged.extend_from_slice(&old[i..at]);
+            merged.push(f);
+            i = at;
+        }
+        merged.extend_from_slice(&old[i..]);
+        return merged;
+    }
+    let mut j = 0;
+    while i < old.len() && j < fresh.len() {
+        if le(old[i], fresh[j]) {
+            merged.push(old[i]);
+            i += 1;
+        } else {
+            merged.push(fresh[j]);
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&old[i..]);
+    merged.extend_from_slice(&fresh[j..]);
+    merged
+}
+
 fn with_piece(piece: &[u8], f: impl FnOnce(&str)) {
     if piece.contains(&1) {
         let mut buf = Vec::with_capacity(piece.len());
@@ -463,5 +490,21 @@ mod tests {
         let mut sorted = ids.clone();
         t.sort(&mut sorted);
         assert_eq!(sorted, vec![ids[1], ids[0], ids[2]]);
+    }
+
+    #[test]
+    fn merging_new_ids_by_search_or_scan_gives_one_order() {
+        let le = |a: SeriesId, b: SeriesId| a <= b;
+        let old: Vec<SeriesId> = (0..1000).map(|i| i * 2).collect();
+        for fresh in [
+            vec![1, 3, 999, 1999, 2001],
+            (0..900).map(|i| i * 2 + 1).collect(),
+        ] {
+            let mut want = [old.clone(), fresh.clone()].concat();
+            want.sort_unstable();
+            assert_eq!(merge_sorted(&old, &fresh, le), want);
+        }
+        assert_eq!(merge_sorted(&[], &[4, 5], le), vec![4, 5]);
+        assert_eq!(merge_sorted(&[4, 5], &[], le), vec![4, 5]);
     }
 }
