@@ -87,14 +87,7 @@ impl Partial {
     }
 
     fn unit_id(&mut self, unit: &str) -> u16 {
-        if let Some(i) = self.units.iter().position(|u| &**u == unit) {
-            return i as u16;
-        }
-        if self.units.len() >= u16::MAX as usize {
-            return 0;
-        }
-        self.units.push(unit.into());
-        (self.units.len() - 1) as u16
+        super::series::unit_index(&mut self.units, unit)
     }
 }
 

@@ -216,14 +216,7 @@ impl SeriesTable {
     }
 
     fn unit_id(&mut self, unit: &str) -> u16 {
-        if let Some(i) = self.unit_names.iter().position(|u| &**u == unit) {
-            return i as u16;
-        }
-        if self.unit_names.len() >= u16::MAX as usize {
-            return 0;
-        }
-        self.unit_names.push(unit.into());
-        (self.unit_names.len() - 1) as u16
+        unit_index(&mut self.unit_names, unit)
     }
 
     /// Fills name, kind, temporality, unit and tags of `m` from series `id`.
@@ -293,6 +286,19 @@ impl SeriesTable {
 }
 
 /// Calls `f` with a key piece as text, unescaping only when the piece holds an escape.
+/// The index of `unit` in a small list of distinct units, added if new (the few units of a
+/// stream are stored once, not per series; past 65535 distinct units, the first is used).
+pub fn unit_index(units: &mut Vec<Box<str>>, unit: &str) -> u16 {
+    if let Some(i) = units.iter().position(|u| &**u == unit) {
+        return i as u16;
+    }
+    if units.len() >= u16::MAX as usize {
+        return 0;
+    }
+    units.push(unit.into());
+    (units.len() - 1) as u16
+}
+
 /// Merges two sorted id lists. A few new ids among many old ones (the usual case once a
 /// stream's series are known) are placed by binary search, so most old keys, scattered in
 /// memory, are never read; similar sizes use a linear merge.
