@@ -16,6 +16,7 @@ pub mod publish;
 pub mod runtime;
 pub mod schedule;
 pub mod signals;
+pub mod statsd;
 pub mod stream;
 pub mod time;
 
