@@ -1448,12 +1448,12 @@ mod tests {
             let wall = wall.elapsed().as_nanos() as f64 / n;
             let b = &mut best[pass % 2];
             *b = (b.0.min(cpu), b.1.min(wall));
-            println!(
+            eprintln!(
                 "{n} lines, {ok} ok, {key_bytes} key bytes: {cpu:.1} ns/line CPU, {wall:.1} wall"
             );
         }
         let [(cpu, wall), (decode_cpu, decode_wall)] = best;
-        println!("best: {cpu:.1} ns/line CPU, {wall:.1} wall; decoding alone {decode_cpu:.1} CPU, {decode_wall:.1} wall; keys alone {:.1} CPU", keys_alone(&lines, passes));
+        eprintln!("best: {cpu:.1} ns/line CPU, {wall:.1} wall; decoding alone {decode_cpu:.1} CPU, {decode_wall:.1} wall; keys alone {:.1} CPU", keys_alone(&lines, passes));
     }
 
     /// Best CPU ns per key over metrics decoded beforehand (a sample that fits in cache).
