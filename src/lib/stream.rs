@@ -474,22 +474,11 @@ impl Work {
         }
         let m = &mut batch.metrics[0];
         let mut folded = true;
-        for &(no, start, end) in &block.lines {
-            if end == TOO_LONG {
-                let reason = LineError::TooLong { limit: block.limit }.to_string();
-                batch.errors.push((no, reason));
-                continue;
-            }
-            match self
-                .decoder
-                .decode(&block.data[start as usize..end as usize], m, now_ns)
+        for &line in &block.lines {
+            if decode_line(&mut self.decoder, block, line, m, &mut batch.errors) && !combine.add(m)
             {
-                Ok(()) if combine.add(m) => {}
-                Ok(()) => {
-                    folded = false;
-                    break;
-                }
-                Err(e) => batch.errors.push((no, e.to_string())),
+                folded = false;
+                break;
             }
         }
         batch.part = Some(combine.end());
@@ -500,30 +489,41 @@ impl Work {
     fn decode_block(&mut self, block: &Block, batch: &mut Batch) {
         batch.errors.clear();
         batch.prepared.clear();
-        for &(no, start, end) in &block.lines {
+        for &line in &block.lines {
             if batch.len == batch.metrics.len() {
                 batch.metrics.push(Metric::default());
             }
-            if end == TOO_LONG {
-                let reason = LineError::TooLong { limit: block.limit }.to_string();
-                batch.errors.push((no, reason));
+            let m = &mut batch.metrics[batch.len];
+            if !decode_line(&mut self.decoder, block, line, m, &mut batch.errors) {
                 continue;
             }
-            let m = &mut batch.metrics[batch.len];
-            match self
-                .decoder
-                .decode(&block.data[start as usize..end as usize], m, now_ns)
-            {
-                Ok(()) => {
-                    if let Some(p) = self.prepare.as_mut() {
-                        let hash = p.prepare(m, &mut batch.prepared.keys);
-                        batch.prepared.ends.push(batch.prepared.keys.len() as u32);
-                        batch.prepared.hashes.push(hash);
-                    }
-                    batch.len += 1;
-                }
-                Err(e) => batch.errors.push((no, e.to_string())),
+            if let Some(p) = self.prepare.as_mut() {
+                let hash = p.prepare(m, &mut batch.prepared.keys);
+                batch.prepared.ends.push(batch.prepared.keys.len() as u32);
+                batch.prepared.hashes.push(hash);
             }
+            batch.len += 1;
+        }
+    }
+}
+
+/// Decodes one line of `block` into `m`; a bad or over-long line goes to `errors` (false).
+fn decode_line(
+    decoder: &mut Decoder,
+    block: &Block,
+    (no, start, end): (u64, u32, u32),
+    m: &mut Metric,
+    errors: &mut Vec<(u64, String)>,
+) -> bool {
+    if end == TOO_LONG {
+        errors.push((no, LineError::TooLong { limit: block.limit }.to_string()));
+        return false;
+    }
+    match decoder.decode(&block.data[start as usize..end as usize], m, now_ns) {
+        Ok(()) => true,
+        Err(e) => {
+            errors.push((no, e.to_string()));
+            false
         }
     }
 }

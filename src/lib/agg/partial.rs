@@ -70,12 +70,7 @@ impl Partial {
     }
 
     pub fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 {
-            0
-        } else {
-            self.entries[i - 1].key_end as usize
-        };
-        &self.keys[start..self.entries[i].key_end as usize]
+        key_of(&self.entries, &self.keys, i)
     }
 
     pub fn unit(&self, i: usize) -> &str {
@@ -89,6 +84,21 @@ impl Partial {
     fn unit_id(&mut self, unit: &str) -> u16 {
         super::series::unit_index(&mut self.units, unit)
     }
+}
+
+/// Where the table looks for a (window, lateness, group) entry.
+fn slot_hash(hash: u64, start: i64, late: bool) -> u64 {
+    hash ^ (start as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ late as u64
+}
+
+/// Entry `i`'s key: keys are stored back to back, each ending where its entry says.
+fn key_of<'k>(entries: &[Entry], keys: &'k [u8], i: usize) -> &'k [u8] {
+    let start = if i == 0 {
+        0
+    } else {
+        entries[i - 1].key_end as usize
+    };
+    &keys[start..entries[i].key_end as usize]
 }
 
 /// True for points whose window aggregate does not depend on what other blocks hold.
@@ -130,16 +140,11 @@ impl Combiner {
 
     fn place(&mut self, m: &Metric, start: i64, hash: u64, late: bool, first: bool) {
         let p = &mut *self.part;
-        let slot_hash = hash ^ (start as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ late as u64;
+        let slot = slot_hash(hash, start, late);
         let (entries, keys, key) = (&p.entries, &p.keys, &self.key);
-        let found = p.index.find(slot_hash, |&i| {
+        let found = p.index.find(slot, |&i| {
             let e = &entries[i as usize];
-            let from = if i == 0 {
-                0
-            } else {
-                entries[i as usize - 1].key_end as usize
-            };
-            e.start == start && e.late == late && keys[from..e.key_end as usize] == **key
+            e.start == start && e.late == late && key_of(entries, keys, i as usize) == &key[..]
         });
         let limits = &self.cfg.limits;
         let keep = !(late && self.cfg.late == Late::Drop);
@@ -166,9 +171,9 @@ impl Combiner {
                 });
                 p.states.push(keep.then(|| State::new(m, None, limits)));
                 let entries = &p.entries;
-                p.index.insert_unique(slot_hash, i as u32, |&j| {
+                p.index.insert_unique(slot, i as u32, |&j| {
                     let e = &entries[j as usize];
-                    e.hash ^ (e.start as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ e.late as u64
+                    slot_hash(e.hash, e.start, e.late)
                 });
                 i
             }

@@ -64,11 +64,6 @@ impl Readiness {
         }
     }
 
-    /// Always ready: for inputs that are not file descriptors.
-    pub fn always() -> Readiness {
-        Readiness { poll_fd: None }
-    }
-
     pub fn readable_now(&self) -> bool {
         let Some(fd) = self.poll_fd else {
             return true;
