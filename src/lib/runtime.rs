@@ -69,3 +69,60 @@ pub fn peak_rss_bytes() -> u64 {
     // Linux reports ru_maxrss in KiB.
     usage.map_or(0, |u| u.ru_maxrss.max(0) as u64 * 1024)
 }
+
+/// Where the kernel placed the command line (`/proc/PID/cmdline`, what `ps` shows): its
+/// first byte and length, recorded before `main` runs.
+static ARGV_AREA: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static ARGV_LEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// glibc calls `.init_array` entries with (argc, argv, envp); std does the same for its own
+/// copy of the arguments, which it has read before `set_process_title` can run.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[used]
+#[link_section = ".init_array"]
+static RECORD_ARGV: extern "C" fn(i32, *const *const libc::c_char, *const *const libc::c_char) =
+    record_argv;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" fn record_argv(
+    argc: i32,
+    argv: *const *const libc::c_char,
+    _envp: *const *const libc::c_char,
+) {
+    if argc < 1 || argv.is_null() {
+        return;
+    }
+    // SAFETY: glibc hands over argc valid, NUL-terminated argument strings, laid out back
+    // to back by the kernel.
+    unsafe {
+        let first = *argv;
+        let last = *argv.add(argc as usize - 1);
+        if first.is_null() || last.is_null() {
+            return;
+        }
+        let end = last.add(libc::strlen(last) + 1);
+        let len = end.offset_from(first);
+        if len > 0 {
+            ARGV_AREA.store(first as usize, std::sync::atomic::Ordering::Relaxed);
+            ARGV_LEN.store(len as usize, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// Shows `title` as the process's command line in `ps` and `top` (cut to the length of the
+/// original command line, which is all the room there is).
+pub fn set_process_title(title: &str) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (area, len) = (ARGV_AREA.load(Relaxed), ARGV_LEN.load(Relaxed));
+    if area == 0 || len < 2 {
+        return;
+    }
+    let n = title.len().min(len - 1);
+    // SAFETY: [area, area + len) is the process's own argument area (see record_argv);
+    // nothing reads the arguments after flags are parsed.
+    unsafe {
+        let dst = area as *mut u8;
+        std::ptr::copy_nonoverlapping(title.as_ptr(), dst, n);
+        std::ptr::write_bytes(dst.add(n), 0, len - n);
+    }
+}

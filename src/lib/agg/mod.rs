@@ -12,6 +12,7 @@ pub mod counter;
 pub mod emit;
 pub mod etsy;
 pub mod hll;
+pub mod inspect;
 pub mod partial;
 pub mod series;
 pub mod shard;
@@ -91,6 +92,8 @@ pub struct Aggregator {
     /// cost page faults every time.
     per_shard: Vec<Vec<(usize, Option<State>)>>,
     encode_bufs: Vec<Vec<u8>>,
+    /// Windows close only on `advance` (a daemon's flush clock), not as event time moves.
+    held: bool,
 }
 
 /// Partial aggregates with fewer entries than this are merged without helper threads.
@@ -117,7 +120,23 @@ impl Aggregator {
             encode_chunk: ENCODE_CHUNK,
             per_shard: Vec::new(),
             encode_bufs: Vec::new(),
+            held: false,
         }
+    }
+
+    /// Lets only `advance` close windows. A daemon merging what several sockets received
+    /// has no order across them, so the newest point seen says nothing about whether the
+    /// others have delivered theirs; its flush clock does.
+    pub fn hold_windows(&mut self) {
+        self.held = true;
+    }
+
+    /// Writes every window that ends at or before `until` minus the lateness, then the
+    /// corrections late points made.
+    pub fn advance(&mut self, until: i64, out: &mut Output) -> Result<()> {
+        self.watermark = self.watermark.max(until);
+        self.close_until(until.saturating_sub(self.cfg.lateness), out)?;
+        self.write_corrections(out)
     }
 
     /// Merges and encodes on `n` threads, the state split in `n` key ranges (one when
@@ -199,7 +218,7 @@ impl Aggregator {
         self.shards[s].observe(&self.cfg, m, at, (hash, key), self.closed_through);
         self.key = own;
         // A refused point still shows that event time has moved on.
-        if at > self.watermark {
+        if at > self.watermark && !self.held {
             self.watermark = at;
             self.close_until(at.saturating_sub(self.cfg.lateness), out)?;
         }
@@ -251,7 +270,7 @@ impl Aggregator {
         } else {
             self.merge_in_parallel(p, closed);
         }
-        if p.max_at > self.watermark {
+        if p.max_at > self.watermark && !self.held {
             self.watermark = p.max_at;
             self.close_until(p.max_at.saturating_sub(self.cfg.lateness), out)?;
         }

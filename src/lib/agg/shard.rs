@@ -168,6 +168,13 @@ impl Shard {
         self.note_gauge(gid, last);
     }
 
+    /// Drops the last gauge value of group `gid` (a later `+N` starts from nothing).
+    pub fn forget_gauge(&mut self, gid: SeriesId) {
+        if let Some(g) = self.gauge_last.get_mut(gid as usize) {
+            *g = None;
+        }
+    }
+
     fn note_gauge(&mut self, gid: SeriesId, last: Option<Value>) {
         if let Some(last) = last {
             let idx = gid as usize;

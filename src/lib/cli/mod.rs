@@ -5,6 +5,7 @@ pub mod agg;
 pub mod collect;
 pub mod common;
 pub mod publish;
+pub mod statsd;
 
 pub use common::{InputArgs, LogArgs, Tool};
 
@@ -24,5 +25,6 @@ pub fn commands() -> Vec<clap::Command> {
         agg::AggArgs::command(),
         collect::CollectArgs::command(),
         publish::PublishArgs::command(),
+        statsd::StatsdArgs::command(),
     ]
 }
