@@ -151,6 +151,18 @@ impl NameFilter {
     }
 }
 
+/// What happens to a series in a window where it got no points.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Idle {
+    /// Nothing is written for it.
+    #[default]
+    Skip,
+    /// It is written as idle (statsd's flush): delta counters 0, gauges their last value,
+    /// distributions count 0, sets 0; until it has been idle for `expire` ns, when it is
+    /// forgotten.
+    Report { expire: Option<i64> },
+}
+
 #[derive(Clone, Debug)]
 pub struct AggConfig {
     /// Window length in ns.
@@ -177,6 +189,7 @@ pub struct AggConfig {
     pub style: Style,
     /// Thresholds and namespace for `Style::Statsd`.
     pub statsd: super::etsy::Options,
+    pub idle: Idle,
 }
 
 impl Default for AggConfig {
@@ -198,6 +211,7 @@ impl Default for AggConfig {
             limits: Limits::default(),
             style: Style::Tlm,
             statsd: super::etsy::Options::default(),
+            idle: Idle::Skip,
         }
     }
 }

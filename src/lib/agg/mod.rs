@@ -19,7 +19,7 @@ pub mod shard;
 pub mod sketch;
 pub mod state;
 
-pub use config::{AggConfig, Clock, GaugeStat, Grouping, Late, NameFilter};
+pub use config::{AggConfig, Clock, GaugeStat, Grouping, Idle, Late, NameFilter};
 pub use state::Limits;
 
 use crate::error::{Error, Result};
@@ -135,6 +135,13 @@ impl Aggregator {
     /// corrections late points made.
     pub fn advance(&mut self, until: i64, out: &mut Output) -> Result<()> {
         self.watermark = self.watermark.max(until);
+        // Idle series are reported even for a window in which nothing arrived at all.
+        let ended = align_down(until.saturating_sub(self.cfg.window), self.cfg.step());
+        if self.cfg.idle != Idle::Skip && ended > self.closed_through {
+            for shard in &mut self.shards {
+                shard.windows.entry(ended).or_default();
+            }
+        }
         self.close_until(until.saturating_sub(self.cfg.lateness), out)?;
         self.write_corrections(out)
     }
@@ -227,6 +234,12 @@ impl Aggregator {
 
     pub fn observe(&mut self, m: &Metric, out: &mut Output) -> Result<()> {
         self.observe_at(m, m.ts, None, out)
+    }
+
+    /// A folder of points into partial aggregates this aggregator can merge (one per
+    /// ingest thread of a daemon).
+    pub fn combiner(&self) -> partial::Combiner {
+        partial::Combiner::new(self.cfg.clone(), self.hasher.clone())
     }
 
     /// Builds group keys on the decoder threads, with this aggregator's hasher.
@@ -383,14 +396,15 @@ impl Aggregator {
     /// Every shard's groups of the window at `start`, each in output order; sorted on the
     /// shards' own threads when there are several.
     fn take_sorted(&mut self, start: i64, correction: bool) -> Vec<Vec<(SeriesId, State)>> {
+        let cfg = &self.cfg;
         if self.shards.len() == 1 {
-            return vec![self.shards[0].take_sorted(start, correction)];
+            return vec![self.shards[0].take_sorted(cfg, start, correction)];
         }
         std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .shards
                 .iter_mut()
-                .map(|shard| scope.spawn(move || shard.take_sorted(start, correction)))
+                .map(|shard| scope.spawn(move || shard.take_sorted(cfg, start, correction)))
                 .collect();
             handles
                 .into_iter()

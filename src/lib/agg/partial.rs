@@ -10,7 +10,7 @@
 
 use super::config::{AggConfig, Late};
 use super::series::{append_series_key, KeyHasher};
-use super::state::State;
+use super::state::{Sample, State};
 use crate::metric::{Kind, Metric, Temporality};
 use crate::stream::{Combine, Part};
 use crate::time::align_down;
@@ -126,6 +126,8 @@ pub struct Combiner {
     hasher: KeyHasher,
     part: Box<Partial>,
     key: Vec<u8>,
+    /// The entry the last point added went to (its only one with tumbling windows).
+    last: Option<usize>,
 }
 
 impl Combiner {
@@ -135,7 +137,47 @@ impl Combiner {
             hasher,
             part: Box::default(),
             key: Vec::new(),
+            last: None,
         }
+    }
+
+    /// The entry the last `add` put its point in, when that was its only window and the
+    /// point was kept: a caller that recognises the same series again may then use
+    /// `add_again` until the block ends or the window changes.
+    pub fn last_entry(&self) -> Option<usize> {
+        self.last
+    }
+
+    /// Forgets the last entry, so `last_entry` speaks only of points added after this.
+    pub fn clear_last(&mut self) {
+        self.last = None;
+    }
+
+    /// Adds one more point of the series and window of entry `i`, received at `at` (in
+    /// that window), as `add` would with a metric holding just `sample`. False when the
+    /// entry's state cannot take it; nothing is counted then.
+    pub fn add_again(&mut self, i: usize, at: i64, sample: Sample) -> bool {
+        let p = &mut *self.part;
+        let Some(Some(st)) = p.states.get_mut(i) else {
+            return false;
+        };
+        if !st.add_sample(sample, &self.cfg.limits) {
+            return false;
+        }
+        p.points += 1;
+        let e = &mut p.entries[i];
+        e.placed += 1;
+        e.first += 1;
+        p.max_at = p.max_at.max(at);
+        true
+    }
+
+    /// The start of the window a point at `at` lands in, for tumbling windows only.
+    pub fn tumbling_start(&self, at: i64) -> Option<i64> {
+        self.cfg
+            .every
+            .is_none()
+            .then(|| align_down(at, self.cfg.window))
     }
 
     fn place(&mut self, m: &Metric, start: i64, hash: u64, late: bool, first: bool) {
@@ -181,6 +223,8 @@ impl Combiner {
         let e = &mut p.entries[i];
         e.placed += 1;
         e.first += first as u32;
+        let alone = first && self.cfg.every.is_none() && !late && keep;
+        self.last = alone.then_some(i);
     }
 }
 
@@ -190,9 +234,11 @@ impl Combine for Combiner {
             self.part = part;
         }
         self.part.clear();
+        self.last = None;
     }
 
     fn add(&mut self, m: &Metric) -> bool {
+        self.last = None;
         if !order_free(m) {
             return false;
         }

@@ -5,12 +5,12 @@
 //! concatenated is the output of one. Window timing (the watermark, what is closed) stays
 //! with the `Aggregator`, which hands each shard the instant up to which windows are closed.
 
-use super::config::{AggConfig, Late};
+use super::config::{AggConfig, Idle, Late};
 use super::counter::{self, Reading};
 use super::emit::Totals;
 use super::partial::Partial;
 use super::series::{SeriesId, SeriesTable};
-use super::state::State;
+use super::state::{IdleKind, State};
 use super::AggStats;
 use crate::log::RateLimit;
 use crate::metric::{Kind, Metric, Temporality, Value};
@@ -38,6 +38,9 @@ pub struct Shard {
     /// Late, refused, rejected points, resets and wraps seen here.
     pub stats: AggStats,
     limit: RateLimit,
+    /// Per group, when idle series are reported: its kind and the start of the last window
+    /// it got points in.
+    activity: Vec<(IdleKind, i64)>,
 }
 
 impl Shard {
@@ -164,8 +167,46 @@ impl Shard {
         if let (State::Cumulative(c), Some((step, from))) = (&mut *st, step) {
             c.add_step(step, from);
         }
-        let last = st.gauge_last();
+        let (last, kind) = (st.gauge_last(), st.idle_kind());
         self.note_gauge(gid, last);
+        self.note_activity(cfg, gid, kind, start);
+    }
+
+    fn note_activity(&mut self, cfg: &AggConfig, gid: SeriesId, kind: IdleKind, start: i64) {
+        if cfg.idle == Idle::Skip {
+            return;
+        }
+        let idx = gid as usize;
+        if self.activity.len() <= idx {
+            self.activity.resize(idx + 1, (IdleKind::Nothing, i64::MIN));
+        }
+        let a = &mut self.activity[idx];
+        *a = (kind, a.1.max(start));
+    }
+
+    /// Adds the idle state of every group that got no points in the window at `start` and
+    /// has not been idle past `--expire` (which forgets it).
+    fn add_idle(&mut self, cfg: &AggConfig, start: i64, table: &mut Window) {
+        let Idle::Report { expire } = cfg.idle else {
+            return;
+        };
+        let end = start.saturating_add(cfg.window);
+        for (gid, a) in self.activity.iter_mut().enumerate() {
+            if a.0 == IdleKind::Nothing || a.1 >= start {
+                continue;
+            }
+            if expire.is_some_and(|e| end.saturating_sub(a.1.saturating_add(cfg.window)) >= e) {
+                a.0 = IdleKind::Nothing;
+                if let Some(g) = self.gauge_last.get_mut(gid) {
+                    *g = None;
+                }
+                continue;
+            }
+            let gauge = self.gauge_last.get(gid).copied().flatten();
+            if let Some(st) = a.0.state(gauge, end, &cfg.limits) {
+                table.entry(gid as SeriesId).or_insert(st);
+            }
+        }
     }
 
     /// Drops the last gauge value of group `gid` (a later `+N` starts from nothing).
@@ -234,11 +275,23 @@ impl Shard {
             hashbrown::hash_map::Entry::Vacant(v) => v.insert(st).gauge_last(),
         };
         self.note_gauge(gid, merged);
+        if !late {
+            let kind = self
+                .table(e.start, false)
+                .get(&gid)
+                .map_or(IdleKind::Nothing, State::idle_kind);
+            self.note_activity(cfg, gid, kind, e.start);
+        }
     }
 
     /// Takes the window (or correction) table starting at `start` with its groups in output
     /// order.
-    pub fn take_sorted(&mut self, start: i64, correction: bool) -> Vec<(SeriesId, State)> {
+    pub fn take_sorted(
+        &mut self,
+        cfg: &AggConfig,
+        start: i64,
+        correction: bool,
+    ) -> Vec<(SeriesId, State)> {
         let table = if correction {
             self.corrections.remove(&start)
         } else {
@@ -247,6 +300,9 @@ impl Shard {
         let Some(mut table) = table else {
             return Vec::new();
         };
+        if !correction {
+            self.add_idle(cfg, start, &mut table);
+        }
         if !correction {
             self.last_window_len = table.len();
         }

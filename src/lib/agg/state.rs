@@ -106,6 +106,9 @@ impl GaugeState {
     }
 
     pub fn mean(&self) -> f64 {
+        if self.count == 0 {
+            return self.last.as_f64();
+        }
         self.sum / self.count as f64
     }
 }
@@ -152,7 +155,7 @@ pub struct DistState {
 }
 
 impl DistState {
-    fn observe(&mut self, values: &[f64], rate: f64, limits: &Limits) {
+    pub(crate) fn observe(&mut self, values: &[f64], rate: f64, limits: &Limits) {
         let w = 1.0 / rate;
         if w != 1.0 && self.weights.len() < self.values.len() {
             self.weights.resize(self.values.len(), 1.0);
@@ -471,6 +474,56 @@ impl CumState {
     }
 }
 
+/// What a series reports for a window in which it got no points, when idle series are
+/// reported: delta counters 0, gauges their last value, distributions count 0, sets 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IdleKind {
+    #[default]
+    Nothing,
+    Delta,
+    Gauge,
+    Dist,
+    Set,
+}
+
+impl IdleKind {
+    /// The idle state; `gauge` is the series' last gauge value.
+    pub fn state(self, gauge: Option<Value>, ts: i64, limits: &Limits) -> Option<State> {
+        Some(match self {
+            IdleKind::Nothing => return None,
+            IdleKind::Delta => State::Delta(Sum::default()),
+            IdleKind::Gauge => {
+                let v = gauge?;
+                State::Gauge(GaugeState {
+                    count: 0,
+                    sum: 0.0,
+                    min: v,
+                    max: v,
+                    last: v,
+                    last_ts: ts,
+                })
+            }
+            IdleKind::Dist => State::Dist(DistState {
+                hist: limits
+                    .buckets
+                    .as_ref()
+                    .map_or_else(Vec::new, |b| vec![0.0; b.len() + 1]),
+                ..DistState::default()
+            }),
+            IdleKind::Set => State::Set(SetState::Exact(HashSet::new())),
+        })
+    }
+}
+
+/// One value for `State::add_sample`.
+#[derive(Clone, Copy, Debug)]
+pub enum Sample {
+    /// A delta counter's increment (already scaled by its sample rate).
+    Count(Value),
+    /// A distribution value and its sample rate.
+    Timing(f64, f64),
+}
+
 /// What one series holds within one window.
 #[derive(Clone, Debug, PartialEq)]
 pub enum State {
@@ -528,6 +581,18 @@ impl State {
         Ok(())
     }
 
+    /// Adds one more sample to a delta counter or distribution state: what `observe` does
+    /// with a metric holding just that value (statsd's fast path, which skips building one).
+    /// False for other kinds, which the caller then observes as a metric.
+    pub fn add_sample(&mut self, s: Sample, limits: &Limits) -> bool {
+        match (self, s) {
+            (State::Delta(sum), Sample::Count(v)) => sum.add(v),
+            (State::Dist(d), Sample::Timing(x, rate)) => d.observe(&[x], rate, limits),
+            _ => return false,
+        }
+        true
+    }
+
     /// Merges a partial state of the same series and window (parallel aggregation).
     pub fn merge(&mut self, o: &State, limits: &Limits) -> Result<(), &'static str> {
         match (self, o) {
@@ -540,6 +605,17 @@ impl State {
             _ => return Err("states of different kinds"),
         }
         Ok(())
+    }
+
+    /// What this kind of state reports in windows without points (statsd's idle flush).
+    pub fn idle_kind(&self) -> IdleKind {
+        match self {
+            State::Delta(_) => IdleKind::Delta,
+            State::Gauge(_) => IdleKind::Gauge,
+            State::Dist(_) => IdleKind::Dist,
+            State::Set(_) => IdleKind::Set,
+            State::Cumulative(_) | State::Buckets(_) => IdleKind::Nothing,
+        }
     }
 
     /// The last absolute gauge value, carried to the next window for delta gauges.

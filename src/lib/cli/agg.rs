@@ -256,6 +256,7 @@ impl AggArgs {
                     .collect::<Result<_>>()?,
                 legacy_namespace: self.legacy_namespace,
             },
+            idle: crate::agg::Idle::Skip,
         };
         cfg.check()?;
         Ok(cfg)

@@ -3,7 +3,7 @@
 use super::common::{LogArgs, Tool};
 use crate::agg::config::Style;
 use crate::agg::etsy::{self, Threshold};
-use crate::agg::{AggConfig, Limits};
+use crate::agg::{AggConfig, Idle, Limits};
 use crate::error::{Error, Result};
 use crate::statsd::listen::Endpoint;
 use crate::statsd::server::Config;
@@ -156,6 +156,17 @@ pub struct StatsdArgs {
     #[arg(long, env = "TLM_STATSD_LEGACY_NAMESPACE", default_value = "true", value_name = "BOOL", action = clap::ArgAction::Set, value_parser = clap::value_parser!(bool))]
     pub legacy_namespace: bool,
 
+    /// Write a series only in flushes in which it got data (Etsy's deleteIdleStats). By
+    /// default, as Etsy does, a series seen before is written every flush: counters 0,
+    /// timers count 0, gauges their last value, sets 0
+    #[arg(long, env = "TLM_STATSD_DELETE_IDLE")]
+    pub delete_idle: bool,
+
+    /// Forget a series after this long without data (Brubeck's expire): it is no longer
+    /// written, and a later +N gauge starts from 0
+    #[arg(long, env = "TLM_STATSD_EXPIRE", value_parser = duration_arg, value_name = "DURATION", conflicts_with = "delete_idle")]
+    pub expire: Option<i64>,
+
     /// Listen for Brubeck statsd-secure signed datagrams (HMAC-SHA256) here (repeatable)
     #[arg(
         long,
@@ -281,6 +292,13 @@ impl StatsdArgs {
                     .map(|&p| Threshold::new(p))
                     .collect::<Result<_>>()?,
                 legacy_namespace: self.legacy_namespace,
+            },
+            idle: if self.delete_idle {
+                Idle::Skip
+            } else {
+                Idle::Report {
+                    expire: self.expire,
+                }
             },
             ..AggConfig::default()
         };

@@ -2,7 +2,9 @@
 //! own partial aggregate, so the hot path shares nothing with other threads. The flush
 //! merges every thread's part with the aggregation core (`crate::agg`).
 
+use super::cache::{self, LineCache};
 use super::parse::{BadLine, Parser, Sanitize};
+use crate::agg::partial::Combiner;
 use crate::log::RateLimit;
 use crate::metric::{Kind, Metric, Temporality};
 use crate::stream::{Combine, Part};
@@ -90,7 +92,8 @@ pub struct Handoff {
 /// Parses lines and folds them; owned by one ingest thread.
 pub struct Fold {
     parser: Parser,
-    combiner: Box<dyn Combine>,
+    combiner: Combiner,
+    cache: LineCache,
     ordered: Vec<Metric>,
     ordered_len: usize,
     /// Points stamped later than this past the receive time are refused (a client's `|T`
@@ -98,20 +101,23 @@ pub struct Fold {
     max_future: i64,
     pub tally: Tally,
     limit: RateLimit,
+    window_at: (i64, Option<i64>),
 }
 
 impl Fold {
-    pub fn new(sanitize: Sanitize, combiner: Box<dyn Combine>, max_future: i64) -> Fold {
+    pub fn new(sanitize: Sanitize, combiner: Combiner, max_future: i64) -> Fold {
         let mut combiner = combiner;
         combiner.begin(None);
         Fold {
             parser: Parser::new(sanitize),
             combiner,
+            cache: LineCache::default(),
             ordered: Vec::new(),
             ordered_len: 0,
             max_future,
             tally: Tally::default(),
             limit: RateLimit::default(),
+            window_at: (i64::MIN, None),
         }
     }
 
@@ -120,17 +126,56 @@ impl Fold {
     pub fn datagram(&mut self, data: &[u8], now: i64, from: &dyn Fn() -> String, c: &Counters) {
         self.tally.datagrams += 1;
         self.tally.bytes += data.len() as u64;
-        for line in data.split(|&b| b == b'\n') {
-            if line.is_empty() || line == b"\r" {
-                continue;
-            }
-            self.line(line, now, from, c);
-        }
+        cache::for_each_line(data, |line, parts| {
+            self.line_in_parts(line, parts, now, from, c)
+        });
     }
 
     /// Folds one line.
     pub fn line(&mut self, line: &[u8], now: i64, from: &dyn Fn() -> String, c: &Counters) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        self.line_in_parts(line, cache::split(line), now, from, c);
+    }
+
+    fn line_in_parts(
+        &mut self,
+        line: &[u8],
+        parts: Option<cache::Parts>,
+        now: i64,
+        from: &dyn Fn() -> String,
+        c: &Counters,
+    ) {
         self.tally.lines += 1;
+        let window = self.window_of(now);
+        if let (Some(p), Some(w)) = (&parts, window) {
+            if let Some((entry, Some(sample))) = self.cache.lookup(p, w) {
+                if self.combiner.add_again(entry, now, sample) {
+                    self.tally.metrics += 1;
+                    return;
+                }
+            }
+        }
+        self.combiner.clear_last();
+        self.full_line(line, now, from, c);
+        if let (Some(p), Some(w), Some((kind, rate)), Some(entry)) = (
+            parts,
+            window,
+            self.parser.last_shape(),
+            self.combiner.last_entry(),
+        ) {
+            self.cache.remember(&p, kind, rate, entry, w);
+        }
+    }
+
+    /// The window of `now`, computed once per receive batch (all its lines share `now`).
+    fn window_of(&mut self, now: i64) -> Option<i64> {
+        if self.window_at.0 != now {
+            self.window_at = (now, self.combiner.tumbling_start(now));
+        }
+        self.window_at.1
+    }
+
+    fn full_line(&mut self, line: &[u8], now: i64, from: &dyn Fn() -> String, c: &Counters) {
         let limit = now.saturating_add(self.max_future);
         let mut future = false;
         let (combiner, ordered, ordered_len, tally) = (
@@ -194,6 +239,7 @@ impl Fold {
     /// handoff the flush is done with, whose buffers are reused.
     pub fn handoff(&mut self, recycled: Option<Handoff>) -> Handoff {
         let part = self.combiner.end();
+        self.cache.new_generation();
         let (old_part, old_ordered) = match recycled {
             Some(h) => (Some(h.part), h.ordered),
             None => (None, Vec::new()),
@@ -223,8 +269,7 @@ mod tests {
 
     fn fold() -> Fold {
         let agg = Aggregator::new(AggConfig::default());
-        let combine = agg.hooks().combine.unwrap();
-        Fold::new(Sanitize::Etsy, combine(), 60_000_000_000)
+        Fold::new(Sanitize::Etsy, agg.combiner(), 60_000_000_000)
     }
 
     #[test]
@@ -269,6 +314,46 @@ mod tests {
         let h2 = f.handoff(Some(h));
         assert_eq!(h2.ordered_len, 1);
         assert_eq!(h2.ordered[0].value, Some(crate::Value::I64(2)));
-        let _ = Combine::end(&mut *f.combiner);
+        let _ = Combine::end(&mut f.combiner);
     }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use crate::agg::{AggConfig, Aggregator};
+
+    /// `TLM_FOLD_BENCH=1 cargo test --release --lib fold_bench -- --ignored --nocapture`:
+    /// CPU per line of the ingest fold alone (no sockets), on statsd-blast's line shape.
+    #[test]
+    #[ignore]
+    fn fold_bench() {
+        let agg = Aggregator::new(AggConfig::default());
+        let mut f = Fold::new(Sanitize::Etsy, agg.combiner(), 60_000_000_000);
+        let c = Counters::default();
+        let mut datagrams = Vec::new();
+        let mut k = 12345u64;
+        for _ in 0..1000 {
+            let mut d = Vec::new();
+            for _ in 0..20 {
+                k = k
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                d.extend_from_slice(format!("bench.c.{}:1|c\n", (k >> 33) % 100).as_bytes());
+            }
+            datagrams.push(d);
+        }
+        let from = || String::new();
+        let now = crate::time::now_ns();
+        let t = std::time::Instant::now();
+        let rounds = 500;
+        for _ in 0..rounds {
+            for d in &datagrams {
+                f.datagram(d, now, &from, &c);
+            }
+        }
+        let ns = t.elapsed().as_nanos() as f64 / (rounds * 1000 * 20) as f64;
+        let _ = writeln!(std::io::stderr(), "fold: {ns:.1} ns per line");
+    }
+    use std::io::Write;
 }

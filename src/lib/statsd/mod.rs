@@ -1,6 +1,7 @@
 //! The statsd protocol: lines from Etsy statsd, Brubeck and DogStatsD clients.
 
 pub mod api;
+pub mod cache;
 pub mod fold;
 pub mod funnel;
 pub mod http;

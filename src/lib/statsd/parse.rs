@@ -6,6 +6,7 @@
 //! it, so `=-5` sets a negative value, which plain `-5` cannot), `s` set, `C` Brubeck's
 //! monotonic absolute counter. Unknown `|…` sections (DogStatsD container ids) are skipped.
 
+use crate::agg::state::Sample;
 use crate::metric::{Kind, Metric, Temporality, Value};
 
 /// What happens to the bytes of a name.
@@ -54,12 +55,21 @@ struct Group<'a> {
     tags: Option<&'a [u8]>,
 }
 
+/// Kinds the ingest fast path (`statsd::cache`) handles: one value that only adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastKind {
+    Counter,
+    Timer,
+}
+
 /// Parses statsd lines, reusing its buffers.
 #[derive(Default)]
 pub struct Parser {
     pub sanitize: Sanitize,
     name: String,
     metric: Metric,
+    /// Set by `parse` when the line was one counter or timer value without a timestamp.
+    shape: Option<(FastKind, f64)>,
 }
 
 impl Parser {
@@ -79,6 +89,7 @@ impl Parser {
         now: i64,
         mut each: impl FnMut(&Metric),
     ) -> Result<(), BadLine> {
+        self.shape = None;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let colon = memchr::memchr(b':', line).ok_or(BadLine::NoValue)?;
         self.set_name(&line[..colon])?;
@@ -92,6 +103,7 @@ impl Parser {
         if groups.is_empty() {
             return Err(BadLine::NoValue);
         }
+        self.shape = single_shape(&groups);
         // Check everything before handing anything over, so a bad line counts once and
         // delivers nothing.
         for g in &groups {
@@ -106,6 +118,12 @@ impl Parser {
             }
         }
         Ok(())
+    }
+
+    /// The kind and sample rate of the last line parsed, when it held one counter or timer
+    /// value and no timestamp (lines of the same name and sections can take the fast path).
+    pub fn last_shape(&self) -> Option<(FastKind, f64)> {
+        self.shape
     }
 
     fn set_name(&mut self, raw: &[u8]) -> Result<(), BadLine> {
@@ -129,29 +147,29 @@ impl Parser {
         m.name.push_str(&self.name);
         m.ts = g.ts.unwrap_or(now);
         match sample(g.kind, v)? {
-            Sample::Counter(x) => {
+            Parsed::Counter(x) => {
                 (m.kind, m.temporality) = (Kind::Counter, Some(Temporality::Delta));
                 m.value = Some(match g.rate {
                     Some(r) if r < 1.0 => Value::F64(x.as_f64() / r),
                     _ => x,
                 });
             }
-            Sample::Monotonic(x) => {
+            Parsed::Monotonic(x) => {
                 (m.kind, m.temporality) = (Kind::Counter, Some(Temporality::Cumulative));
                 m.value = Some(x);
             }
-            Sample::Gauge(x, delta) => {
+            Parsed::Gauge(x, delta) => {
                 m.kind = Kind::Gauge;
                 m.temporality = delta.then_some(Temporality::Delta);
                 m.value = Some(x);
             }
-            Sample::Timer(x, unit) => {
+            Parsed::Timer(x, unit) => {
                 m.kind = Kind::Distribution;
                 m.values.push(x);
                 m.unit.push_str(unit);
                 m.sample_rate = g.rate.filter(|&r| r < 1.0);
             }
-            Sample::Member(text) => {
+            Parsed::Member(text) => {
                 m.kind = Kind::Set;
                 m.members.push(text);
             }
@@ -166,6 +184,30 @@ impl Parser {
         }
         Ok(())
     }
+}
+
+fn single_shape(groups: &[Group]) -> Option<(FastKind, f64)> {
+    let [g] = groups else { return None };
+    if g.values.len() != 1 || g.ts.is_some() {
+        return None;
+    }
+    let kind = match g.kind {
+        b"c" => FastKind::Counter,
+        b"ms" | b"h" | b"d" => FastKind::Timer,
+        _ => return None,
+    };
+    Some((kind, g.rate.unwrap_or(1.0)))
+}
+
+/// The sample a fast-path line's value gives, by the rules `parse` applies (`None` when it
+/// is not a number: the full parser then reports it).
+pub fn fast_sample(kind: FastKind, rate: f64, v: &[u8]) -> Option<Sample> {
+    let x = number(v).ok()?;
+    Some(match kind {
+        FastKind::Counter if rate < 1.0 => Sample::Count(Value::F64(x.as_f64() / rate)),
+        FastKind::Counter => Sample::Count(x),
+        FastKind::Timer => Sample::Timing(x.as_f64(), rate),
+    })
 }
 
 /// One value group `V[:V…]|TYPE[|SECTION…]` and what follows it (after a `:`).
@@ -229,7 +271,7 @@ fn ascii(b: &[u8]) -> Option<&str> {
     std::str::from_utf8(b).ok()
 }
 
-enum Sample<'a> {
+enum Parsed<'a> {
     Counter(Value),
     Monotonic(Value),
     /// The value and whether it changes the gauge rather than setting it.
@@ -238,25 +280,31 @@ enum Sample<'a> {
     Member(&'a str),
 }
 
-fn sample<'a>(kind: &[u8], v: &'a [u8]) -> Result<Sample<'a>, BadLine> {
+fn sample<'a>(kind: &[u8], v: &'a [u8]) -> Result<Parsed<'a>, BadLine> {
     Ok(match kind {
-        b"c" => Sample::Counter(number(v)?),
-        b"C" => Sample::Monotonic(number(v)?),
+        b"c" => Parsed::Counter(number(v)?),
+        b"C" => Parsed::Monotonic(number(v)?),
         b"g" => match v.first() {
-            Some(b'+') => Sample::Gauge(number(&v[1..])?, true),
-            Some(b'-') => Sample::Gauge(number(v)?, true),
-            Some(b'=') => Sample::Gauge(number(&v[1..])?, false),
-            _ => Sample::Gauge(number(v)?, false),
+            Some(b'+') => Parsed::Gauge(number(&v[1..])?, true),
+            Some(b'-') => Parsed::Gauge(number(v)?, true),
+            Some(b'=') => Parsed::Gauge(number(&v[1..])?, false),
+            _ => Parsed::Gauge(number(v)?, false),
         },
-        b"ms" => Sample::Timer(number(v)?.as_f64(), "ms"),
-        b"h" | b"d" => Sample::Timer(number(v)?.as_f64(), ""),
-        b"s" => Sample::Member(std::str::from_utf8(v).map_err(|_| BadLine::BadValue)?),
+        b"ms" => Parsed::Timer(number(v)?.as_f64(), "ms"),
+        b"h" | b"d" => Parsed::Timer(number(v)?.as_f64(), ""),
+        b"s" => Parsed::Member(std::str::from_utf8(v).map_err(|_| BadLine::BadValue)?),
         _ => return Err(BadLine::BadType),
     })
 }
 
 /// An integer stays exact (u64/i64); anything else must be a finite float.
 fn number(v: &[u8]) -> Result<Value, BadLine> {
+    // Most values are a few plain digits: read them without the UTF-8 check and the
+    // general parser (18 digits cannot overflow an i64).
+    if !v.is_empty() && v.len() <= 18 && v.iter().all(u8::is_ascii_digit) {
+        let n = v.iter().fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+        return Ok(Value::I64(n));
+    }
     let s = ascii(v).ok_or(BadLine::BadValue)?;
     if let Ok(i) = s.parse::<i64>() {
         return Ok(Value::I64(i));

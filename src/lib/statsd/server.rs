@@ -110,10 +110,6 @@ pub fn run(cfg: Config) -> Result<()> {
 }
 
 fn start_sources(cfg: &Config, agg: &Aggregator) -> Result<(Sources, Shared)> {
-    let combine = agg
-        .hooks()
-        .combine
-        .ok_or_else(|| Error::internal("the aggregation core offers no combiner"))?;
     let (tx, rx) = unbounded::<Delivery>();
     let epoch = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -136,7 +132,7 @@ fn start_sources(cfg: &Config, agg: &Aggregator) -> Result<(Sources, Shared)> {
             seen: 0,
         };
         recycle.push(rtx);
-        let fold = Fold::new(cfg.sanitize, combine(), max_future);
+        let fold = Fold::new(cfg.sanitize, agg.combiner(), max_future);
         let t = std::thread::Builder::new()
             .name(format!("ingest {label}"))
             .spawn(move || work(fold, station))
