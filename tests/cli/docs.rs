@@ -66,7 +66,7 @@ fn man_page(cmd: clap::Command) -> Vec<u8> {
     }
     extra.push_str(&format!(
         ".SH SEE ALSO\n.BR tlm (7){}\n",
-        ["tlm-agg", "tlm-collect", "tlm-publish"]
+        ["tlm-agg", "tlm-collect", "tlm-publish", "tlm-statsd"]
             .iter()
             .filter(|n| **n != name)
             .map(|n| format!(",\n.BR {n} (1)"))
@@ -149,7 +149,13 @@ fn man_pages_and_completions_are_fresh() {
 #[test]
 fn every_man_page_lists_the_exit_codes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for name in ["tlm-agg.1", "tlm-collect.1", "tlm-publish.1", "tlm.7"] {
+    for name in [
+        "tlm-agg.1",
+        "tlm-collect.1",
+        "tlm-publish.1",
+        "tlm-statsd.1",
+        "tlm.7",
+    ] {
         let page = std::fs::read_to_string(root.join("man").join(name)).unwrap();
         for code in ["64", "65", "66", "69", "70", "74"] {
             assert!(

@@ -65,7 +65,7 @@ pub struct StatsdArgs {
     pub listen: Vec<String>,
 
     /// Read statsd lines from standard input; end of input flushes and exits
-    #[arg(long)]
+    #[arg(long, env = "TLM_STATSD_STDIN")]
     pub stdin: bool,
 
     /// Receive threads per UDP listener, each with its own SO_REUSEPORT socket
