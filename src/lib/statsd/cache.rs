@@ -5,7 +5,6 @@
 
 use super::parse::{self, FastKind};
 use crate::agg::state::Sample;
-use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
 /// A remembered line shape and where its points go.
@@ -174,7 +173,9 @@ fn shape_hash(seed: u64, name: &[u8], suffix: &[u8]) -> u64 {
 
 /// Shapes seen since the cache was last cleared.
 pub struct LineCache {
-    index: HashTable<u32>,
+    /// Open addressing, linear probing: shape index + 1, 0 for an empty slot. Kept at most
+    /// half full; one probe is the rule for the few hundred shapes a flush usually has.
+    slots: Vec<u32>,
     shapes: Vec<Shape>,
     bytes: Vec<u8>,
     /// Random per process, so crafted names cannot aim at one bucket.
@@ -188,7 +189,7 @@ const MAX_SHAPES: usize = 1 << 18;
 impl Default for LineCache {
     fn default() -> Self {
         LineCache {
-            index: HashTable::new(),
+            slots: vec![0; 1024],
             shapes: Vec::new(),
             bytes: Vec::new(),
             seed: foldhash::fast::RandomState::default().hash_one(0u64),
@@ -203,17 +204,35 @@ impl LineCache {
     }
 
     fn find(&self, hash: u64, p: &Parts) -> Option<usize> {
-        let (shapes, bytes) = (&self.shapes, &self.bytes);
-        self.index
-            .find(hash, |&i| {
-                let s = &shapes[i as usize];
-                let at = s.start as usize;
-                let name_end = at + s.name_len as usize;
-                s.hash == hash
-                    && same(&bytes[at..name_end], p.name)
-                    && same(&bytes[name_end..name_end + s.suffix_len as usize], p.suffix)
-            })
-            .map(|&i| i as usize)
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            let id = self.slots[at];
+            if id == 0 {
+                return None;
+            }
+            let s = &self.shapes[id as usize - 1];
+            if s.hash == hash {
+                let start = s.start as usize;
+                let name_end = start + s.name_len as usize;
+                let end = name_end + s.suffix_len as usize;
+                if same(&self.bytes[start..name_end], p.name)
+                    && same(&self.bytes[name_end..end], p.suffix)
+                {
+                    return Some(id as usize - 1);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    fn insert_slot(slots: &mut [u32], hash: u64, id: u32) {
+        let mask = slots.len() - 1;
+        let mut at = hash as usize & mask;
+        while slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        slots[at] = id + 1;
     }
 
     /// The partial entry and sample for a line whose shape is known for `window`.
@@ -256,9 +275,15 @@ impl LineCache {
             window,
             generation: self.generation,
         });
-        let shapes = &self.shapes;
-        self.index
-            .insert_unique(hash, i, |&j| shapes[j as usize].hash);
+        if 2 * self.shapes.len() > self.slots.len() {
+            let mut slots = vec![0u32; self.slots.len() * 2];
+            for (j, s) in self.shapes.iter().enumerate() {
+                Self::insert_slot(&mut slots, s.hash, j as u32);
+            }
+            self.slots = slots;
+        } else {
+            Self::insert_slot(&mut self.slots, hash, i);
+        }
     }
 
     /// The partial aggregate was handed over: every remembered entry is stale. A cache
@@ -266,7 +291,7 @@ impl LineCache {
     pub fn new_generation(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.shapes.len() >= MAX_SHAPES || self.bytes.len() > (64 << 20) {
-            self.index.clear();
+            self.slots = vec![0; 1024];
             self.shapes.clear();
             self.bytes.clear();
         }
