@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 
 /// The Etsy release whose arithmetic `src/lib/agg/etsy.rs` follows.
 const STATSD_VERSION: &str = "0.9.0";
-const THRESHOLDS: &str = "90,99.9,-50";
+pub(crate) const THRESHOLDS: &str = "90,99.9,-50";
 /// Event time of every sample: inside the one-second window [1767225600 s, 1767225601 s).
 const TS: i64 = 1_767_225_600_500_000_000;
 const DEADLINE: Duration = Duration::from_secs(15);
 
 /// One statsd sample, written both as a datagram line and as a tlm metric line.
-struct Sample {
+pub(crate) struct Sample {
     name: &'static str,
     value: &'static str,
     /// statsd type: `c`, `ms`, `g` or `s`.
@@ -77,7 +77,7 @@ const fn tagged(
 /// absolute and delta gauges, sets, DogStatsD tags. Order matters for the gauges. Delta gauges
 /// on absolute ones and set members repeated across lines are in `MIXED_GAUGES` and
 /// `REPEATED_MEMBERS`.
-const SAMPLES: &[Sample] = &[
+pub(crate) const SAMPLES: &[Sample] = &[
     s("tlmtest.c.plain", "1", "c"),
     s("tlmtest.c.plain", "1", "c"),
     s("tlmtest.c.plain", "1", "c"),
@@ -138,7 +138,7 @@ const SAMPLES: &[Sample] = &[
 ];
 
 /// A set member sent again in a later datagram line.
-const REPEATED_MEMBERS: &[Sample] = &[
+pub(crate) const REPEATED_MEMBERS: &[Sample] = &[
     s("tlmtest.s.users", "a", "s"),
     s("tlmtest.s.users", "b", "s"),
     s("tlmtest.s.users", "a", "s"),
@@ -148,7 +148,7 @@ const REPEATED_MEMBERS: &[Sample] = &[
 ];
 
 /// Delta gauges on top of an absolute value in the same window.
-const MIXED_GAUGES: &[Sample] = &[
+pub(crate) const MIXED_GAUGES: &[Sample] = &[
     s("tlmtest.g.abs", "10", "g"),
     s("tlmtest.g.abs", "+5", "g"),
     s("tlmtest.g.abs", "-3", "g"),
@@ -158,7 +158,7 @@ const MIXED_GAUGES: &[Sample] = &[
 ];
 
 /// Lines Etsy counts as bad (no value, negative timer, no type, bad rate, text gauge).
-const BAD_STATSD: &[&str] = &[
+pub(crate) const BAD_STATSD: &[&str] = &[
     "tlmtest.bad.value:abc|c",
     "tlmtest.bad.negtimer:-5|ms",
     "tlmtest.bad.notype:5",
@@ -173,7 +173,7 @@ const BAD_NDJSON: &[&str] = &[
 ];
 
 impl Sample {
-    fn statsd(&self) -> String {
+    pub(crate) fn statsd(&self) -> String {
         let mut line = format!("{}:{}|{}", self.name, self.value, self.kind);
         if let Some(r) = self.rate {
             line.push_str(&format!("|@{r}"));
@@ -302,7 +302,7 @@ fn etsy_statsd() -> &'static Path {
 }
 
 /// A Graphite plaintext receiver: each connection is one Etsy flush.
-struct Sink {
+pub(crate) struct Sink {
     port: u16,
     flushes: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
@@ -310,7 +310,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn start() -> Sink {
+    pub(crate) fn start() -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the Graphite sink");
         listener.set_nonblocking(true).expect("nonblocking sink");
         let port = listener.local_addr().expect("sink address").port();
@@ -337,7 +337,7 @@ impl Sink {
         }
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.flushes.lock().expect("sink lock").len()
     }
 
@@ -370,7 +370,7 @@ impl Drop for Sink {
 }
 
 /// A running Etsy statsd, killed (by its PID, through `Child`) when dropped.
-struct Statsd {
+pub(crate) struct Statsd {
     child: Child,
     port: u16,
     dir: PathBuf,
@@ -413,7 +413,7 @@ impl Statsd {
         fs::read_to_string(self.dir.join("statsd.log")).unwrap_or_default()
     }
 
-    fn send(&self, payload: &str) {
+    pub(crate) fn send(&self, payload: &str) {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
         sock.send_to(payload.as_bytes(), ("127.0.0.1", self.port))
             .expect("send a datagram to statsd");
@@ -422,7 +422,7 @@ impl Statsd {
     /// Starts statsd and waits until a probe counter comes back through a flush, which
     /// shows it has bound its port and reaches the sink. A port taken between choosing it
     /// and statsd binding it makes statsd exit; then it is started again on other ports.
-    fn start_ready(sink: &Sink, legacy: bool, tag: &str) -> Statsd {
+    pub(crate) fn start_ready(sink: &Sink, legacy: bool, tag: &str) -> Statsd {
         let mut last_log = String::new();
         for attempt in 0..3 {
             let mut statsd = Statsd::start(sink, legacy, &format!("{tag}-{attempt}"));
@@ -436,7 +436,7 @@ impl Statsd {
 
     /// Waits for a flush after the first `skip` containing `needle`, probing with `probe`
     /// meanwhile when given. `Err` with statsd's log when it has exited.
-    fn wait_for(
+    pub(crate) fn wait_for(
         &mut self,
         sink: &Sink,
         skip: usize,
@@ -485,7 +485,7 @@ fn free_tcp_port() -> u16 {
 }
 
 /// `path[;tags] value` pairs of Graphite plaintext, for the names this test sent.
-fn graphite_values(text: &str) -> BTreeMap<String, f64> {
+pub(crate) fn graphite_values(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
         let mut f = line.split(' ');
@@ -556,7 +556,7 @@ fn tlm_output(samples: &[Sample], legacy: bool) -> BTreeMap<String, f64> {
     graphite_values(&harness::text(&publish.stdout))
 }
 
-fn close(a: f64, b: f64) -> bool {
+pub(crate) fn close(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
@@ -598,7 +598,7 @@ fn compare(samples: &[Sample], legacy: bool, tag: &str, expect: &[(String, f64)]
     etsy.len()
 }
 
-fn expected(legacy: bool) -> Vec<(String, f64)> {
+pub(crate) fn expected(legacy: bool) -> Vec<(String, f64)> {
     let (prefix, rate) = if legacy {
         ("stats.", "")
     } else {

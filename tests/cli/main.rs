@@ -6,3 +6,7 @@ mod etsy;
 mod golden;
 mod harness;
 mod pipeline;
+mod statsd;
+mod statsd_input;
+mod statsd_listen;
+mod statsd_peers;

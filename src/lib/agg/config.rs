@@ -190,6 +190,9 @@ pub struct AggConfig {
     /// Thresholds and namespace for `Style::Statsd`.
     pub statsd: super::etsy::Options,
     pub idle: Idle,
+    /// Rate cumulative counters over the whole window rather than the span between their
+    /// readings (a statsd flush, whose `C` readings arrive whenever clients send them).
+    pub rate_per_window: bool,
 }
 
 impl Default for AggConfig {
@@ -212,6 +215,7 @@ impl Default for AggConfig {
             style: Style::Tlm,
             statsd: super::etsy::Options::default(),
             idle: Idle::Skip,
+            rate_per_window: false,
         }
     }
 }

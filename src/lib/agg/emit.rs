@@ -152,7 +152,12 @@ impl Emitter<'_> {
         m.value = Some(c.increase.value());
         m.start_ts = Some(start);
         self.line(m)?;
-        self.rate(m, c.increase.value(), (c.last_ts - span_start) as f64 / 1e9)
+        let span = if self.cfg.rate_per_window {
+            self.cfg.window
+        } else {
+            c.last_ts - span_start
+        };
+        self.rate(m, c.increase.value(), span as f64 / 1e9)
     }
 
     /// Writes `NAME.rate`, a gauge per second with the source's tags.

@@ -314,7 +314,7 @@ impl Shard {
     }
 }
 
-const LATE: &str = "its window was already written (see --lateness, --late)";
+const LATE: &str = "its window was already written";
 const REFUSED: &str = "--max-series reached";
 
 /// Logs one dropped or refused point, rate-limited.

@@ -257,6 +257,7 @@ impl AggArgs {
                 legacy_namespace: self.legacy_namespace,
             },
             idle: crate::agg::Idle::Skip,
+            rate_per_window: false,
         };
         cfg.check()?;
         Ok(cfg)

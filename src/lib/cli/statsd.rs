@@ -300,6 +300,7 @@ impl StatsdArgs {
                     expire: self.expire,
                 }
             },
+            rate_per_window: true,
             ..AggConfig::default()
         };
         cfg.check()?;

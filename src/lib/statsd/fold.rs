@@ -11,7 +11,7 @@ use crate::stream::{Combine, Part};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Why lines or datagrams were refused, in the order of `Counters::bad`.
-pub const BAD_REASONS: [&str; 10] = [
+pub const BAD_REASONS: [&str; 11] = [
     "no_value",
     "empty_name",
     "bad_type",
@@ -22,6 +22,7 @@ pub const BAD_REASONS: [&str; 10] = [
     "future_timestamp",
     "truncated",
     "too_long",
+    "negative_timer",
 ];
 
 fn reason_index(b: BadLine) -> usize {
@@ -33,6 +34,7 @@ fn reason_index(b: BadLine) -> usize {
         BadLine::BadRate => 4,
         BadLine::BadTimestamp => 5,
         BadLine::BadTags => 6,
+        BadLine::NegativeTimer => 10,
     }
 }
 pub const FUTURE: usize = 7;
@@ -102,6 +104,8 @@ pub struct Fold {
     pub tally: Tally,
     limit: RateLimit,
     window_at: (i64, Option<i64>),
+    /// The arrival time given to the last order-dependent point.
+    last_ordered: i64,
 }
 
 impl Fold {
@@ -118,6 +122,7 @@ impl Fold {
             tally: Tally::default(),
             limit: RateLimit::default(),
             window_at: (i64::MIN, None),
+            last_ordered: i64::MIN,
         }
     }
 
@@ -178,11 +183,12 @@ impl Fold {
     fn full_line(&mut self, line: &[u8], now: i64, from: &dyn Fn() -> String, c: &Counters) {
         let limit = now.saturating_add(self.max_future);
         let mut future = false;
-        let (combiner, ordered, ordered_len, tally) = (
+        let (combiner, ordered, ordered_len, tally, last_ordered) = (
             &mut self.combiner,
             &mut self.ordered,
             &mut self.ordered_len,
             &mut self.tally,
+            &mut self.last_ordered,
         );
         let parsed = self.parser.parse(line, now, |m| {
             if m.ts > limit {
@@ -194,7 +200,14 @@ impl Fold {
                 if *ordered_len == ordered.len() {
                     ordered.push(Metric::default());
                 }
-                ordered[*ordered_len].clone_from(m);
+                let o = &mut ordered[*ordered_len];
+                o.clone_from(m);
+                // Lines of one read share its arrival time; a nanosecond apiece keeps
+                // their order, so each monotonic counter reading is a step of its own.
+                if o.ts == now {
+                    o.ts = now.max(last_ordered.saturating_add(1));
+                    *last_ordered = o.ts;
+                }
                 *ordered_len += 1;
             }
         });

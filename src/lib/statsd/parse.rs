@@ -30,6 +30,7 @@ pub enum BadLine {
     BadRate,
     BadTimestamp,
     BadTags,
+    NegativeTimer,
 }
 
 impl BadLine {
@@ -42,6 +43,7 @@ impl BadLine {
             BadLine::BadRate => "sample rate is not in (0, 1]",
             BadLine::BadTimestamp => "timestamp is not Unix seconds",
             BadLine::BadTags => "tags are not UTF-8",
+            BadLine::NegativeTimer => "a timer (ms) cannot be negative",
         }
     }
 }
@@ -59,6 +61,9 @@ struct Group<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FastKind {
     Counter,
+    /// `ms`: never negative.
+    Millis,
+    /// `h`, `d`.
     Timer,
 }
 
@@ -193,7 +198,8 @@ fn single_shape(groups: &[Group]) -> Option<(FastKind, f64)> {
     }
     let kind = match g.kind {
         b"c" => FastKind::Counter,
-        b"ms" | b"h" | b"d" => FastKind::Timer,
+        b"ms" => FastKind::Millis,
+        b"h" | b"d" => FastKind::Timer,
         _ => return None,
     };
     Some((kind, g.rate.unwrap_or(1.0)))
@@ -206,7 +212,8 @@ pub fn fast_sample(kind: FastKind, rate: f64, v: &[u8]) -> Option<Sample> {
     Some(match kind {
         FastKind::Counter if rate < 1.0 => Sample::Count(Value::F64(x.as_f64() / rate)),
         FastKind::Counter => Sample::Count(x),
-        FastKind::Timer => Sample::Timing(x.as_f64(), rate),
+        FastKind::Millis if x.as_f64() < 0.0 => return None,
+        FastKind::Millis | FastKind::Timer => Sample::Timing(x.as_f64(), rate),
     })
 }
 
@@ -290,7 +297,11 @@ fn sample<'a>(kind: &[u8], v: &'a [u8]) -> Result<Parsed<'a>, BadLine> {
             Some(b'=') => Parsed::Gauge(number(&v[1..])?, false),
             _ => Parsed::Gauge(number(v)?, false),
         },
-        b"ms" => Parsed::Timer(number(v)?.as_f64(), "ms"),
+        // A duration cannot be negative (Etsy refuses it too); `h` and `d` may be.
+        b"ms" => match number(v)?.as_f64() {
+            x if x < 0.0 => return Err(BadLine::NegativeTimer),
+            x => Parsed::Timer(x, "ms"),
+        },
         b"h" | b"d" => Parsed::Timer(number(v)?.as_f64(), ""),
         b"s" => Parsed::Member(std::str::from_utf8(v).map_err(|_| BadLine::BadValue)?),
         _ => return Err(BadLine::BadType),

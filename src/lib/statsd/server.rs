@@ -76,9 +76,14 @@ struct Sources {
     recycle: Vec<Sender<Handoff>>,
     live: HashSet<usize>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// The standard input's thread: its end of input ends the daemon.
+    stdin: Option<usize>,
 }
 
 pub fn run(cfg: Config) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2};
+    // Before any socket is bound: once a listener is logged, SIGTERM must flush, not kill.
+    let signals = crate::signals::Signals::listen(&[SIGINT, SIGTERM, SIGUSR2])?;
     let mut agg_cfg = cfg.agg.clone();
     agg_cfg.window = cfg.flush;
     agg_cfg.every = None;
@@ -100,7 +105,7 @@ pub fn run(cfg: Config) -> Result<()> {
         last_counts: Vec::new(),
         title: Title::default(),
     };
-    let result = daemon.serve(&mut sources, &cmd_rx);
+    let result = daemon.serve(&mut sources, &cmd_rx, &signals);
     stop_http.store(true, Release);
     sources.stop.store(true, Release);
     for t in sources.threads.drain(..) {
@@ -227,6 +232,8 @@ fn start_sources(cfg: &Config, agg: &Aggregator) -> Result<(Sources, Shared)> {
             fds: Vec::new(),
         });
     }
+    // Standard input is started last.
+    let stdin = cfg.stdin.then(|| recycle.len() - 1);
     let live = (0..recycle.len()).collect();
     let sources = Sources {
         epoch,
@@ -235,6 +242,7 @@ fn start_sources(cfg: &Config, agg: &Aggregator) -> Result<(Sources, Shared)> {
         recycle,
         live,
         threads,
+        stdin,
     };
     let shared = Shared {
         listeners,
@@ -329,9 +337,13 @@ impl Snapshot {
 }
 
 impl Daemon<'_> {
-    fn serve(&mut self, sources: &mut Sources, cmds: &Receiver<Command>) -> Result<()> {
+    fn serve(
+        &mut self,
+        sources: &mut Sources,
+        cmds: &Receiver<Command>,
+        signals: &crate::signals::Signals,
+    ) -> Result<()> {
         use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2};
-        let signals = crate::signals::Signals::listen(&[SIGINT, SIGTERM, SIGUSR2])?;
         let flush = self.cfg.flush;
         let title_tick = tick(Duration::from_secs(1));
         self.last_counts = self.shared.listeners.iter().map(Snapshot::of).collect();
@@ -352,8 +364,9 @@ impl Daemon<'_> {
                 }
                 recv(sources.deliveries) -> d => {
                     let Ok(d) = d else { return self.finish(sources) };
+                    let ended = d.last && Some(d.source) == sources.stdin;
                     self.take(sources, d)?;
-                    if sources.live.is_empty() {
+                    if ended || sources.live.is_empty() {
                         crate::log!(Info, "end_of_input", action = "flush and exit");
                         return self.finish(sources);
                     }
@@ -398,6 +411,9 @@ impl Daemon<'_> {
                 }
             }
         }
+        self.shared
+            .series
+            .store(self.agg.series_count() as u64, Relaxed);
         Ok(())
     }
 
