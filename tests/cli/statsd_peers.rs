@@ -70,6 +70,9 @@ fn py_statsd() -> &'static Path {
                 .arg(staging)
                 .arg(format!("statsd=={PY_STATSD}"))
                 .env("PIP_ROOT_USER_ACTION", "ignore")
+                // Debian's python refuses pip installs (PEP 668) unless told; `--target`
+                // writes only into the target directory, never the system's packages.
+                .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
                 .output()
                 .expect("python3 -m pip");
             assert!(
