@@ -131,7 +131,7 @@ impl Daemon {
         (d, stdin)
     }
 
-    fn pid(&self) -> i32 {
+    pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("running").id() as i32
     }
 

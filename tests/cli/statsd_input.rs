@@ -392,3 +392,41 @@ fn tcp_overlong_line_is_bad_and_the_connection_goes_on() {
     assert_eq!(counter(&ms, "long.after", &[]), 2.0);
     assert_eq!(counter(&ms, "long.many", &[]), 50_000.0);
 }
+
+/// A cardinality explosion: a million distinct names against `--max-series 1000`. Exactly
+/// 1000 series are written, every other point is counted as refused, and the ingest thread
+/// hands its part over early instead of holding a million series until the flush.
+#[test]
+fn a_million_names_against_max_series() {
+    const NAMES: u64 = 1_000_000;
+    let (mut d, mut stdin) = Daemon::start_stdin(&[
+        "--stdin",
+        "--flush",
+        "1h",
+        "--max-series",
+        "1000",
+        "--delete-idle",
+    ]);
+    let writer = thread::spawn(move || {
+        let mut buf = Vec::with_capacity(1 << 20);
+        for i in 0..NAMES {
+            writeln!(buf, "boom.n{i}:1|c").expect("format");
+            if buf.len() > (1 << 20) - 64 {
+                stdin.write_all(&buf).expect("write");
+                buf.clear();
+            }
+        }
+        stdin.write_all(&buf).expect("write");
+    });
+    writer.join().expect("writer");
+    let fin = d.wait_exit();
+    let ms = fin.ok();
+    let series: BTreeSet<&str> = ms
+        .iter()
+        .filter(|m| m["kind"] == "counter")
+        .map(|m| m["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(series.len(), 1000, "series written");
+    assert_eq!(fin.summary("refused"), NAMES - 1000);
+    assert_eq!(fin.summary("points"), NAMES);
+}

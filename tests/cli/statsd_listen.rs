@@ -323,3 +323,42 @@ fn workers_share_one_port_exactly() {
     assert_eq!(counter(&ms, "wk.c", &[]), 41_000.0);
     assert_eq!(summary(&ms, "wk.t", &[]), (2000.0, 49_000.0, 0.0, 49.0));
 }
+
+/// `ps` shows live throughput in the process title, as Brubeck's proclines do, and the
+/// series count as of the last flush.
+#[test]
+fn process_title_shows_throughput_and_series() {
+    let d = Daemon::start(&[
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--flush",
+        "1s",
+        "--log-level",
+        "info",
+        "--sanitize",
+        "etsy",
+    ]);
+    let to = d.addr("udp");
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        sock.send_to(b"title.a:1|c\ntitle.b:1|c", to).expect("send");
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", d.pid())).expect("cmdline");
+        let title = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let port = format!("[udp:{} ", to.port());
+        if title.starts_with("tlm-statsd ") && title.contains(&port) && title.contains("/s]") {
+            let rate: f64 = title
+                .split(&port)
+                .nth(1)
+                .and_then(|r| r.split("/s]").next())
+                .and_then(|r| r.parse().ok())
+                .expect("a rate");
+            if rate > 0.0 && title.contains("[series 2]") {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "process title: {title:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    d.stop();
+}

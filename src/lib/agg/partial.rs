@@ -148,6 +148,11 @@ impl Combiner {
         self.last
     }
 
+    /// Entries in the block so far.
+    pub fn entries(&self) -> usize {
+        self.part.len()
+    }
+
     /// Forgets the last entry, so `last_entry` speaks only of points added after this.
     pub fn clear_last(&mut self) {
         self.last = None;

@@ -82,6 +82,9 @@ impl Tally {
     }
 }
 
+/// Series (and windows) a thread folds before it hands its part over unasked.
+pub const EARLY_HANDOFF: usize = 1 << 16;
+
 /// One thread's share of the current flush interval.
 pub struct Handoff {
     /// Order-free points, folded (`agg::partial::Partial`).
@@ -246,6 +249,13 @@ impl Fold {
                 suppressed = suppressed
             );
         }
+    }
+
+    /// True when the partial aggregate has grown enough to be handed over before the flush
+    /// asks: a burst of new names (a cardinality explosion) then reaches `--max-series` in
+    /// the aggregation instead of piling up in the ingest thread.
+    pub fn is_full(&self) -> bool {
+        self.combiner.entries() >= EARLY_HANDOFF
     }
 
     /// Hands over what was folded since the last handoff; `recycled` is an earlier
