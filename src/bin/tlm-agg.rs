@@ -6,6 +6,9 @@ use tlm::agg::Aggregator;
 use tlm::cli::agg::AggArgs;
 use tlm::io::{expand_inputs, Output};
 
+#[global_allocator]
+static ALLOC: tlm::alloc::Tuned = tlm::alloc::Tuned;
+
 fn main() -> ExitCode {
     tlm::runtime::main(run)
 }

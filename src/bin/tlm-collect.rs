@@ -6,6 +6,9 @@ use tlm::collect::system::SystemCollector;
 use tlm::io::Output;
 use tlm::Metric;
 
+#[global_allocator]
+static ALLOC: tlm::alloc::Tuned = tlm::alloc::Tuned;
+
 fn main() -> ExitCode {
     tlm::runtime::main(run)
 }

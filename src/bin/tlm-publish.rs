@@ -5,6 +5,9 @@ use tlm::cli::publish::PublishArgs;
 use tlm::io::{expand_inputs, Output};
 use tlm::publish::FormatWriter;
 
+#[global_allocator]
+static ALLOC: tlm::alloc::Tuned = tlm::alloc::Tuned;
+
 fn main() -> ExitCode {
     tlm::runtime::main(run)
 }

@@ -3,6 +3,9 @@
 use std::process::ExitCode;
 use tlm::cli::statsd::StatsdArgs;
 
+#[global_allocator]
+static ALLOC: tlm::alloc::Tuned = tlm::alloc::Tuned;
+
 fn main() -> ExitCode {
     tlm::runtime::main(run)
 }

@@ -4,6 +4,7 @@
 //! Every command reads and writes tlm metric v1 (`docs/format.md`): one JSON metric per line.
 
 pub mod agg;
+pub mod alloc;
 pub mod cli;
 pub mod collect;
 pub mod encode;

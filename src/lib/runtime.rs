@@ -8,6 +8,7 @@ use std::process::ExitCode;
 /// Parses `T`'s flags, runs `run`, and turns the outcome into an exit code.
 pub fn main<T: Tool>(run: fn(T) -> Result<(), Error>) -> ExitCode {
     install_panic_hook(T::NAME);
+    crate::alloc::tune_malloc();
     let args = match T::try_parse() {
         Ok(args) => args,
         Err(e) => return usage_error(e),

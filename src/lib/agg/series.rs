@@ -7,7 +7,6 @@
 
 use crate::metric::{has_0_or_1, Kind, Metric, Temporality};
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
 pub type SeriesId = u32;
@@ -36,10 +35,199 @@ impl Default for KeyHasher {
     }
 }
 
+/// Series keys stored back to back in 4 MiB chunks: no allocation per key, and chunks large
+/// enough for huge pages (`crate::alloc`), which matters when a million keys are read in
+/// random order.
+#[derive(Default)]
+struct Keys {
+    chunks: Vec<Vec<u8>>,
+    /// Per key: chunk, start, length.
+    spans: Vec<[u32; 3]>,
+    bytes: usize,
+}
+
+const KEY_CHUNK: usize = 4 << 20;
+
+impl Keys {
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn push(&mut self, key: &[u8]) {
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.capacity() - c.len() >= key.len());
+        if !fits {
+            self.chunks
+                .push(Vec::with_capacity(KEY_CHUNK.max(key.len())));
+        }
+        let chunk = self.chunks.len() - 1;
+        let c = &mut self.chunks[chunk];
+        self.spans
+            .push([chunk as u32, c.len() as u32, key.len() as u32]);
+        c.extend_from_slice(key);
+        self.bytes += key.len();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.bytes + self.spans.capacity() * 12
+    }
+}
+
+impl Keys {
+    /// Asks the CPU to start loading key `i`'s location (`Stage::Span`), or its bytes once
+    /// the location is likely loaded (`Stage::Bytes`).
+    #[inline]
+    fn prefetch(&self, i: usize, stage: Stage) {
+        let Some(span) = self.spans.get(i) else {
+            return;
+        };
+        match stage {
+            Stage::Span => prefetch(span as *const [u32; 3] as *const u8),
+            Stage::Bytes => {
+                let [chunk, start, len] = *span;
+                if let Some(c) = self.chunks.get(chunk as usize) {
+                    let p = c.as_ptr().wrapping_add(start as usize);
+                    prefetch(p);
+                    // Keys are often longer than a cache line.
+                    if (p as usize & 63) + len as usize > 64 {
+                        prefetch(p.wrapping_add(64));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The steps of `SeriesTable::prefetch_lookup`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Slot,
+    Span,
+    Bytes,
+}
+
+/// Which part of a key to prefetch.
+#[derive(Clone, Copy)]
+pub enum Stage {
+    Span,
+    Bytes,
+}
+
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast(), std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+impl std::ops::Index<usize> for Keys {
+    type Output = [u8];
+
+    #[inline]
+    fn index(&self, i: usize) -> &[u8] {
+        let [chunk, start, len] = self.spans[i];
+        let (start, len) = (start as usize, len as usize);
+        &self.chunks[chunk as usize][start..start + len]
+    }
+}
+
+/// Open addressing with linear probing, at most half full: per slot the high half of the
+/// key's hash and the series id + 1 (0: empty). Unlike a library table, its slot for a hash
+/// is known before the lookup, so a merge can ask the CPU to load it a few entries ahead.
+struct Index {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            slots: vec![0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl Index {
+    #[inline]
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    #[inline]
+    fn tag(hash: u64) -> u64 {
+        hash & 0xffff_ffff_0000_0000
+    }
+
+    /// The id whose slot matches `hash` and for which `same` holds.
+    #[inline]
+    fn find(&self, hash: u64, same: impl Fn(SeriesId) -> bool) -> Option<SeriesId> {
+        let mask = self.mask();
+        let mut at = hash as usize & mask;
+        loop {
+            let v = self.slots[at];
+            if v == 0 {
+                return None;
+            }
+            if v & 0xffff_ffff_0000_0000 == Self::tag(hash) {
+                let id = (v as u32).wrapping_sub(1);
+                if same(id) {
+                    return Some(id);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, hash: u64, id: SeriesId, hashes: &[u64]) {
+        if 2 * (self.len + 1) > self.slots.len() {
+            let mut bigger = Index {
+                slots: vec![0; self.slots.len() * 2],
+                len: 0,
+            };
+            for (i, &h) in hashes.iter().enumerate().take(id as usize) {
+                bigger.place(h, i as SeriesId);
+            }
+            *self = bigger;
+        }
+        self.place(hash, id);
+    }
+
+    fn place(&mut self, hash: u64, id: SeriesId) {
+        let mask = self.mask();
+        let mut at = hash as usize & mask;
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = Self::tag(hash) | u64::from(id + 1);
+        self.len += 1;
+    }
+
+    /// The first slot a lookup of `hash` reads, or the id it probably finds there.
+    #[inline]
+    fn first_slot(&self, hash: u64) -> &u64 {
+        &self.slots[hash as usize & self.mask()]
+    }
+
+    fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+}
+
 #[derive(Default)]
 pub struct SeriesTable {
-    index: HashTable<SeriesId>,
-    keys: Vec<Box<[u8]>>,
+    index: Index,
+    keys: Keys,
     /// Each key's hash, so growing the index never reads the keys again.
     hashes: Vec<u64>,
     units: Vec<u16>,
@@ -199,24 +387,52 @@ impl SeriesTable {
         max: usize,
     ) -> Option<SeriesId> {
         let keys = &self.keys;
-        if let Some(&id) = self.index.find(hash, |&id| *keys[id as usize] == *key) {
+        if let Some(id) = self.index.find(hash, |id| keys[id as usize] == *key) {
             return Some(id);
         }
         if self.keys.len() >= max {
             return None;
         }
         let id = self.keys.len() as SeriesId;
-        self.keys.push(key.into());
+        self.keys.push(key);
         self.hashes.push(hash);
         let unit = self.unit_id(unit);
         self.units.push(unit);
-        let hashes = &self.hashes;
-        self.index.insert_unique(hash, id, |&i| hashes[i as usize]);
+        self.index.insert(hash, id, &self.hashes);
         Some(id)
     }
 
     fn unit_id(&mut self, unit: &str) -> u16 {
         unit_index(&mut self.unit_names, unit)
+    }
+
+    /// Starts loading what `describe(id)` will read: keys are read in output order, which
+    /// is random in memory, so the encoder asks a few series ahead.
+    #[inline]
+    pub fn prefetch(&self, id: SeriesId, stage: Stage) {
+        self.keys.prefetch(id as usize, stage);
+    }
+
+    /// Starts loading what looking up a key hashed `hash` will read, one step per call, a
+    /// few entries apart: its slot, then the location of the key found there, then its
+    /// bytes (each step reads what the one before asked for).
+    #[inline]
+    pub fn prefetch_lookup(&self, hash: u64, step: Lookup) {
+        let slot = self.index.first_slot(hash);
+        if step == Lookup::Slot {
+            return prefetch(slot as *const u64 as *const u8);
+        }
+        let v = *slot;
+        if v == 0 || v & 0xffff_ffff_0000_0000 != Index::tag(hash) {
+            return;
+        }
+        let id = (v as u32).wrapping_sub(1) as usize;
+        let stage = if step == Lookup::Span {
+            Stage::Span
+        } else {
+            Stage::Bytes
+        };
+        self.keys.prefetch(id, stage);
     }
 
     /// Fills name, kind, temporality, unit and tags of `m` from series `id`.
@@ -262,10 +478,11 @@ impl SeriesTable {
             return;
         }
         let keys = &self.keys;
+        let cmp = |a: SeriesId, b: SeriesId| keys[a as usize].cmp(&keys[b as usize]);
         let mut fresh: Vec<SeriesId> = (self.ranked as SeriesId..keys.len() as SeriesId).collect();
-        fresh.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+        fresh.sort_unstable_by(|&a, &b| cmp(a, b));
         let old = std::mem::take(&mut self.order);
-        let merged = merge_sorted(&old, &fresh, |a, b| keys[a as usize] <= keys[b as usize]);
+        let merged = merge_sorted(&old, &fresh, |a, b| cmp(a, b).is_le());
         self.rank.resize(keys.len(), 0);
         for (pos, &id) in merged.iter().enumerate() {
             self.rank[id as usize] = pos as u32;
@@ -276,8 +493,8 @@ impl SeriesTable {
 
     /// Approximate heap bytes held, for the bytes-per-series report.
     pub fn heap_bytes(&self) -> usize {
-        self.keys.iter().map(|k| k.len() + 16).sum::<usize>()
-            + self.index.capacity() * (std::mem::size_of::<SeriesId>() + 1)
+        self.keys.heap_bytes()
+            + self.index.capacity() * 8
             + self.units.capacity() * 2
             + self.hashes.capacity() * 8
             + self.rank.capacity() * 4
