@@ -98,6 +98,8 @@ pub struct Aggregator {
 
 /// Partial aggregates with fewer entries than this are merged without helper threads.
 const PARALLEL_MERGE_MIN: usize = 16384;
+/// Below this many series the table stays in the CPU's caches and prefetching only costs.
+const PREFETCH_MIN: usize = 1 << 17;
 /// Series per encoder thread and round when a large window is written on several threads.
 const ENCODE_CHUNK: usize = 8192;
 
@@ -275,8 +277,11 @@ impl Aggregator {
         self.choose_splitters((0..p.len()).map(|i| p.key(i)));
         let closed = self.closed_through;
         if self.shards.len() == 1 || p.len() < self.parallel_merge_min {
+            let prefetch = self.series_count() >= PREFETCH_MIN;
             for i in 0..p.len() {
-                self.prefetch_merge(p, i);
+                if prefetch {
+                    self.prefetch_merge(p, i);
+                }
                 let st = p.take_state(i);
                 let s = self.shard_of(p.key(i));
                 self.shards[s].merge_entry(&self.cfg, p, i, st, closed);
@@ -320,6 +325,7 @@ impl Aggregator {
         let (p, cfg) = (&*p, &self.cfg);
         std::thread::scope(|scope| {
             for (shard, entries) in self.shards.iter_mut().zip(per_shard.iter_mut()) {
+                let prefetch = shard.groups.len() >= PREFETCH_MIN;
                 scope.spawn(move || {
                     for j in 0..entries.len() {
                         for (ahead, step) in [
@@ -327,8 +333,11 @@ impl Aggregator {
                             (8, series::Lookup::Span),
                             (4, series::Lookup::Bytes),
                         ] {
-                            if let Some(&(k, _)) = entries.get(j + ahead) {
-                                shard.groups.prefetch_lookup(p.entry(k).hash, step);
+                            match entries.get(j + ahead) {
+                                Some(&(k, _)) if prefetch => {
+                                    shard.groups.prefetch_lookup(p.entry(k).hash, step)
+                                }
+                                _ => {}
                             }
                         }
                         let (i, st) = (entries[j].0, entries[j].1.take());
@@ -556,6 +565,9 @@ fn encode_chunk(
 /// the key bytes of the group 4 ahead are loaded: output order is random in memory.
 #[inline]
 fn prefetch_ahead(table: &SeriesTable, groups: &[(SeriesId, State)], i: usize) {
+    if table.len() < PREFETCH_MIN {
+        return;
+    }
     if let Some((id, _)) = groups.get(i + 8) {
         table.prefetch(*id, series::Stage::Span);
     }

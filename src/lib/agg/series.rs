@@ -190,7 +190,7 @@ impl Index {
     }
 
     fn insert(&mut self, hash: u64, id: SeriesId, hashes: &[u64]) {
-        if 2 * (self.len + 1) > self.slots.len() {
+        if 4 * (self.len + 1) > 3 * self.slots.len() {
             let mut bigger = Index {
                 slots: vec![0; self.slots.len() * 2],
                 len: 0,
