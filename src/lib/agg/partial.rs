@@ -191,7 +191,9 @@ impl Combiner {
         let (entries, keys, key) = (&p.entries, &p.keys, &self.key);
         let found = p.index.find(slot, |&i| {
             let e = &entries[i as usize];
-            e.start == start && e.late == late && key_of(entries, keys, i as usize) == &key[..]
+            e.start == start
+                && e.late == late
+                && super::series::same_key(key_of(entries, keys, i as usize), key)
         });
         let limits = &self.cfg.limits;
         let keep = !(late && self.cfg.late == Late::Drop);
