@@ -17,6 +17,19 @@ pub struct Options {
     pub legacy_namespace: bool,
 }
 
+impl Options {
+    /// From `--percent-threshold` and `--legacy-namespace`.
+    pub fn new(percent_thresholds: &[f64], legacy_namespace: bool) -> Result<Options> {
+        Ok(Options {
+            thresholds: percent_thresholds
+                .iter()
+                .map(|&p| Threshold::new(p))
+                .collect::<Result<_>>()?,
+            legacy_namespace,
+        })
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {

@@ -127,6 +127,18 @@ pub struct Limits {
     pub buckets: Option<std::sync::Arc<[f64]>>,
 }
 
+impl Limits {
+    /// From `--exact-limit`, `--set-limit`, `--sketch-error` and `--buckets`.
+    pub fn new(exact: usize, set: usize, alpha: f64, buckets: Option<&[f64]>) -> Limits {
+        Limits {
+            exact,
+            set,
+            alpha,
+            buckets: buckets.map(Into::into),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -2,7 +2,7 @@
 
 use super::common::{InputArgs, LogArgs, Tool};
 use crate::agg::config::Style;
-use crate::agg::etsy::{self, Threshold};
+use crate::agg::etsy;
 use crate::agg::{AggConfig, Clock, GaugeStat, Grouping, Late, Limits, NameFilter};
 use crate::error::Result;
 use crate::time::{duration_arg, parse_duration};
@@ -241,21 +241,14 @@ impl AggArgs {
             cumulative: self.cumulative,
             max_rate: self.max_rate,
             max_series: self.max_series.unwrap_or(usize::MAX),
-            limits: Limits {
-                exact: self.exact_limit,
-                set: self.set_limit,
-                alpha: self.sketch_error,
-                buckets: self.buckets.as_deref().map(Into::into),
-            },
+            limits: Limits::new(
+                self.exact_limit,
+                self.set_limit,
+                self.sketch_error,
+                self.buckets.as_deref(),
+            ),
             style: self.style,
-            statsd: etsy::Options {
-                thresholds: self
-                    .percent_threshold
-                    .iter()
-                    .map(|&p| Threshold::new(p))
-                    .collect::<Result<_>>()?,
-                legacy_namespace: self.legacy_namespace,
-            },
+            statsd: etsy::Options::new(&self.percent_threshold, self.legacy_namespace)?,
             idle: crate::agg::Idle::Skip,
             rate_per_window: false,
         };

@@ -2,7 +2,7 @@
 
 use super::common::{LogArgs, Tool};
 use crate::agg::config::Style;
-use crate::agg::etsy::{self, Threshold};
+use crate::agg::etsy;
 use crate::agg::{AggConfig, Idle, Limits};
 use crate::error::{Error, Result};
 use crate::statsd::listen::Endpoint;
@@ -278,21 +278,14 @@ impl StatsdArgs {
             quantiles: self.quantiles.clone(),
             rate: true,
             max_series: self.max_series.unwrap_or(usize::MAX),
-            limits: Limits {
-                exact: self.exact_limit,
-                set: self.set_limit,
-                alpha: self.sketch_error,
-                buckets: self.buckets.as_deref().map(Into::into),
-            },
+            limits: Limits::new(
+                self.exact_limit,
+                self.set_limit,
+                self.sketch_error,
+                self.buckets.as_deref(),
+            ),
             style: self.style,
-            statsd: etsy::Options {
-                thresholds: self
-                    .percent_threshold
-                    .iter()
-                    .map(|&p| Threshold::new(p))
-                    .collect::<Result<_>>()?,
-                legacy_namespace: self.legacy_namespace,
-            },
+            statsd: etsy::Options::new(&self.percent_threshold, self.legacy_namespace)?,
             idle: if self.delete_idle {
                 Idle::Skip
             } else {
