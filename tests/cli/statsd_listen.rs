@@ -362,3 +362,46 @@ fn process_title_shows_throughput_and_series() {
     }
     d.stop();
 }
+
+/// `--expire`: names that stop arriving are forgotten and leave the series table, so a
+/// daemon whose names keep changing does not grow without bound; live ones stay.
+#[test]
+fn expired_names_leave_the_series_table() {
+    let d = Daemon::start(&[
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--http",
+        HTTP,
+        "--flush",
+        "1s",
+        "--expire",
+        "2s",
+    ]);
+    let to = d.addr("udp");
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for chunk in 0..20 {
+        let lines: Vec<String> = (0..50)
+            .map(|i| format!("churn.n{}:1|c", chunk * 50 + i))
+            .collect();
+        sock.send_to(lines.join("\n").as_bytes(), to).expect("send");
+    }
+    let deadline = Instant::now() + DEADLINE;
+    let mut peak = 0;
+    loop {
+        sock.send_to(b"live.c:1|c", to).expect("send");
+        let series = num(&d.stats()["series"]) as u64;
+        peak = peak.max(series);
+        if peak == 1001 && series == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "series {series} (peak {peak}):\n{}",
+            d.stderr()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let fin = d.stop();
+    let ms = fin.ok();
+    assert!(counter(&ms, "live.c", &[]) > 0.0);
+}

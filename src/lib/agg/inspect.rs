@@ -149,3 +149,89 @@ mod tests {
         assert!(!agg.peek("temp").is_empty());
     }
 }
+
+#[cfg(test)]
+mod expire_tests {
+    use crate::agg::{AggConfig, Aggregator, Idle};
+    use crate::io::Output;
+    use crate::metric::{Metric, Temporality, Value};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn expired_series_leave_the_table_and_the_rest_keep_their_state() {
+        let cfg = AggConfig {
+            window: S,
+            idle: Idle::Report {
+                expire: Some(2 * S),
+            },
+            ..AggConfig::default()
+        };
+        let mut agg = Aggregator::new(cfg);
+        agg.hold_windows();
+        let buf = Shared::default();
+        let mut out = Output::to(Box::new(buf.clone()));
+        let counter = |name: &str, v: u64, ts: i64| {
+            Metric::counter(name, Temporality::Delta, Value::U64(v), ts)
+        };
+        for i in 0..1000 {
+            agg.observe(&counter(&format!("gone.{i}"), 1, S / 2), &mut out)
+                .unwrap();
+        }
+        agg.observe(&Metric::gauge("kept.g", Value::I64(7), S / 2), &mut out)
+            .unwrap();
+        agg.observe(&counter("kept.c", 2, S / 2), &mut out).unwrap();
+        agg.advance(S, &mut out).unwrap();
+        assert_eq!(agg.series_count(), 1002);
+        agg.observe(&counter("kept.c", 3, S + S / 2), &mut out)
+            .unwrap();
+        agg.observe(&Metric::gauge("kept.g", Value::I64(8), S + S / 2), &mut out)
+            .unwrap();
+        agg.advance(2 * S, &mut out).unwrap();
+        assert_eq!(
+            agg.series_count(),
+            1002,
+            "idle for one second: reported as idle"
+        );
+        agg.observe(&counter("kept.c", 5, 2 * S + S / 2), &mut out)
+            .unwrap();
+        agg.advance(3 * S, &mut out).unwrap();
+        assert_eq!(agg.series_count(), 2, "idle for two: expired and removed");
+        out.flush().unwrap();
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let last: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(&format!("\"ts\":{}", 3 * S)))
+            .collect();
+        assert!(
+            last.iter()
+                .any(|l| l.contains(r#""name":"kept.c","#) && l.contains(r#""value":5"#)),
+            "{last:?}"
+        );
+        assert!(
+            last.iter()
+                .any(|l| l.contains(r#""name":"kept.g","#) && l.contains(r#""value":8"#)),
+            "{last:?}"
+        );
+        let gone_at = |ts: i64| {
+            text.lines()
+                .filter(|l| l.contains("gone.") && l.contains(&format!("\"ts\":{ts},")))
+                .count()
+        };
+        assert_eq!(gone_at(2 * S), 1000, "1000 idle counters at 0");
+        assert_eq!(gone_at(3 * S), 0);
+    }
+}

@@ -145,7 +145,11 @@ impl Aggregator {
             }
         }
         self.close_until(until.saturating_sub(self.cfg.lateness), out)?;
-        self.write_corrections(out)
+        self.write_corrections(out)?;
+        for shard in &mut self.shards {
+            shard.compact();
+        }
+        Ok(())
     }
 
     /// Merges and encodes on `n` threads, the state split in `n` key ranges (one when

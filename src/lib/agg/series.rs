@@ -390,6 +390,28 @@ impl SeriesTable {
         id
     }
 
+    /// Keeps only the series `keep` accepts, renumbered in their order; returns each old
+    /// id's new id (`SeriesId::MAX` for a removed one).
+    pub fn retain(&mut self, keep: impl Fn(SeriesId) -> bool) -> Vec<SeriesId> {
+        let mut map = vec![SeriesId::MAX; self.len()];
+        let mut t = SeriesTable::with_hasher(self.hasher.clone());
+        t.unit_names = std::mem::take(&mut self.unit_names);
+        for (id, new_id) in map.iter_mut().enumerate() {
+            if !keep(id as SeriesId) {
+                continue;
+            }
+            let new = t.keys.len() as SeriesId;
+            let hash = self.hashes[id];
+            t.keys.push(&self.keys[id]);
+            t.hashes.push(hash);
+            t.units.push(self.units[id]);
+            t.index.insert(hash, new, &t.hashes);
+            *new_id = new;
+        }
+        *self = t;
+        map
+    }
+
     pub fn with_hasher(hasher: KeyHasher) -> SeriesTable {
         SeriesTable {
             hasher,

@@ -41,6 +41,8 @@ pub struct Shard {
     /// Per group, when idle series are reported: its kind and the start of the last window
     /// it got points in.
     activity: Vec<(IdleKind, i64)>,
+    /// Groups expired since the table was last compacted.
+    expired: usize,
 }
 
 impl Shard {
@@ -192,11 +194,12 @@ impl Shard {
         };
         let end = start.saturating_add(cfg.window);
         for (gid, a) in self.activity.iter_mut().enumerate() {
-            if a.0 == IdleKind::Nothing || a.1 >= start {
+            if a.0 == IdleKind::Expired || a.1 == i64::MIN || a.1 >= start {
                 continue;
             }
             if expire.is_some_and(|e| end.saturating_sub(a.1.saturating_add(cfg.window)) >= e) {
-                a.0 = IdleKind::Nothing;
+                a.0 = IdleKind::Expired;
+                self.expired += 1;
                 if let Some(g) = self.gauge_last.get_mut(gid) {
                     *g = None;
                 }
@@ -207,6 +210,39 @@ impl Shard {
                 table.entry(gid as SeriesId).or_insert(st);
             }
         }
+    }
+
+    /// Removes expired groups from the series table once they are at least half of it (and
+    /// a few hundred), renumbering the rest, so a daemon whose names keep changing does not
+    /// grow without bound.
+    pub fn compact(&mut self) {
+        if self.expired < 256 || 2 * self.expired < self.groups.len() || self.series.is_some() {
+            return;
+        }
+        let mut keep = vec![true; self.groups.len()];
+        for (gid, a) in self.activity.iter().enumerate() {
+            if a.0 == IdleKind::Expired {
+                keep[gid] = false;
+            }
+        }
+        for w in self.windows.values().chain(self.corrections.values()) {
+            for &gid in w.keys() {
+                keep[gid as usize] = true;
+            }
+        }
+        let map = self.groups.retain(|id| keep[id as usize]);
+        for w in self
+            .windows
+            .values_mut()
+            .chain(self.corrections.values_mut())
+        {
+            *w = w.drain().map(|(gid, st)| (map[gid as usize], st)).collect();
+        }
+        remap(&mut self.activity, &map);
+        remap(&mut self.gauge_last, &map);
+        remap(&mut self.totals, &map);
+        remap(&mut self.readings, &map);
+        self.expired = 0;
     }
 
     /// Drops the last gauge value of group `gid` (a later `+N` starts from nothing).
@@ -312,6 +348,24 @@ impl Shard {
             .filter_map(|id| table.remove(&id).map(|st| (id, st)))
             .collect()
     }
+}
+
+/// Moves each kept entry of a per-group vector to its new id.
+fn remap<T: Default>(v: &mut Vec<T>, map: &[SeriesId]) {
+    let kept = map.iter().filter(|&&m| m != SeriesId::MAX).count();
+    let mut out: Vec<T> = Vec::with_capacity(kept.min(v.len()));
+    for (old, item) in std::mem::take(v).into_iter().enumerate() {
+        let new = map.get(old).copied().unwrap_or(SeriesId::MAX);
+        if new == SeriesId::MAX {
+            continue;
+        }
+        let new = new as usize;
+        if out.len() <= new {
+            out.resize_with(new + 1, T::default);
+        }
+        out[new] = item;
+    }
+    *v = out;
 }
 
 const LATE: &str = "its window was already written";

@@ -496,13 +496,15 @@ pub enum IdleKind {
     Gauge,
     Dist,
     Set,
+    /// Idle past `--expire`: forgotten, and removed from the series table when enough are.
+    Expired,
 }
 
 impl IdleKind {
     /// The idle state; `gauge` is the series' last gauge value.
     pub fn state(self, gauge: Option<Value>, ts: i64, limits: &Limits) -> Option<State> {
         Some(match self {
-            IdleKind::Nothing => return None,
+            IdleKind::Nothing | IdleKind::Expired => return None,
             IdleKind::Delta => State::Delta(Sum::default()),
             IdleKind::Gauge => {
                 let v = gauge?;
