@@ -268,7 +268,6 @@ impl StatsdArgs {
             http: self.http,
             dump_file: self.dump_file.clone(),
             self_metrics: self.self_metrics,
-            proctitle: true,
         })
     }
 

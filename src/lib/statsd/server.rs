@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::Release};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Config {
@@ -36,7 +36,6 @@ pub struct Config {
     pub http: Option<SocketAddr>,
     pub dump_file: Option<PathBuf>,
     pub self_metrics: bool,
-    pub proctitle: bool,
 }
 
 /// One listener as reported in stats and self-metrics.
@@ -376,7 +375,7 @@ impl Daemon<'_> {
                         self.command(sources, cmd)?;
                     }
                 }
-                recv(title_tick) -> _ => self.title.update(&self.shared, self.cfg.proctitle),
+                recv(title_tick) -> _ => self.title.update(&self.shared),
                 default(wait) => {
                     self.flush(sources, next)?;
                     next += flush;
@@ -598,11 +597,10 @@ fn metric_json(name: &str, lines: &[u8]) -> String {
 #[derive(Default)]
 struct Title {
     last: Option<(i64, Vec<u64>)>,
-    text: Mutex<String>,
 }
 
 impl Title {
-    fn update(&mut self, shared: &Shared, enabled: bool) {
+    fn update(&mut self, shared: &Shared) {
         let now = now_ns();
         let counts: Vec<u64> = shared
             .listeners
@@ -623,11 +621,6 @@ impl Title {
             ));
         }
         text.push_str(&format!(" [series {}]", shared.series.load(Relaxed)));
-        if enabled {
-            crate::runtime::set_process_title(&text);
-        }
-        if let Ok(mut t) = self.text.lock() {
-            *t = text;
-        }
+        crate::runtime::set_process_title(&text);
     }
 }
