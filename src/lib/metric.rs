@@ -362,6 +362,33 @@ impl Tags {
         self.push_unchecked(key, value);
     }
 
+    /// Replaces the tags with `text`: keys and values each followed by a 0 byte, sorted by
+    /// key and unique, holding no 0x01 byte (the tag part of a series key without escapes):
+    /// one copy instead of a push per tag.
+    pub(crate) fn set_terminated(&mut self, text: &str) {
+        self.clear();
+        self.buf.push_str(text);
+        let bytes = self.buf.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            let Some(k) = memchr::memchr(0, &bytes[at..]) else {
+                break;
+            };
+            let key_end = at + k;
+            let Some(v) = memchr::memchr(0, &bytes[key_end + 1..]) else {
+                break;
+            };
+            let value_end = key_end + 1 + v;
+            self.spans.push(TagSpan {
+                key_start: at as u32,
+                key_end: key_end as u32,
+                value_end: value_end as u32,
+                prefix: key_prefix(&bytes[at..key_end]),
+            });
+            at = value_end + 1;
+        }
+    }
+
     /// Like `push`, for a key and value known to hold no byte below 0x20, as JSON strings
     /// without escapes cannot: spares the check for 0x00 and 0x01.
     pub(crate) fn push_plain(&mut self, key: &str, value: &str) {

@@ -497,15 +497,25 @@ impl SeriesTable {
             4 => Some(Temporality::Cumulative),
             _ => None,
         };
-        let mut pieces = body[..body.len().saturating_sub(1)].split(|&b| b == 0);
-        m.name.clear();
-        with_piece(pieces.next().unwrap_or_default(), |s| m.name.push_str(s));
         m.unit.clear();
         m.unit.push_str(
             self.unit_names
                 .get(self.units[id as usize] as usize)
                 .map_or("", |u| u),
         );
+        m.name.clear();
+        // Without escapes, the tag part of a key is already in the form `Tags` stores.
+        if memchr::memchr(1, body).is_none() {
+            if let Ok(text) = std::str::from_utf8(body) {
+                let name_end = text.find('\0').unwrap_or(text.len());
+                m.name.push_str(&text[..name_end]);
+                m.tags
+                    .set_terminated(text.get(name_end + 1..).unwrap_or_default());
+                return;
+            }
+        }
+        let mut pieces = body[..body.len().saturating_sub(1)].split(|&b| b == 0);
+        with_piece(pieces.next().unwrap_or_default(), |s| m.name.push_str(s));
         m.tags.clear();
         while let (Some(k), Some(v)) = (pieces.next(), pieces.next()) {
             with_piece(k, |k| with_piece(v, |v| m.tags.push(k, v)));
@@ -640,6 +650,30 @@ mod tests {
         assert_eq!(out.name, "cpu.load");
         assert_eq!(out.unit, "1");
         assert_eq!(out.tags, m.tags);
+    }
+
+    #[test]
+    fn described_tags_work_like_pushed_ones() {
+        let mut t = SeriesTable::default();
+        for m in [
+            Metric::gauge("bare", Value::U64(1), 0),
+            Metric::gauge("n", Value::U64(1), 0)
+                .with_tag("empty", "")
+                .with_tag("a_rather_long_key", "v")
+                .with_tag("b", "ü"),
+        ] {
+            let id = t.intern(&m, &all, 10).unwrap();
+            let mut out = Metric::default().with_tag("stale", "x");
+            t.describe(id, &mut out);
+            assert_eq!(out.name, m.name);
+            assert_eq!(out.tags, m.tags);
+            let pairs: Vec<_> = out.tags.iter().collect();
+            assert_eq!(pairs, m.tags.iter().collect::<Vec<_>>());
+            for (k, v) in m.tags.iter() {
+                assert_eq!(out.tags.get(k), Some(v));
+            }
+            assert_eq!(out.tags.get("stale"), None);
+        }
     }
 
     #[test]
