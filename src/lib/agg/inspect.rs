@@ -18,7 +18,7 @@ impl Aggregator {
             let ids = ids_named(&shard.groups, name, &mut m);
             for (&start, window) in &shard.windows {
                 for &id in &ids {
-                    let Some(st) = window.get(&id) else { continue };
+                    let Some(st) = window.get(id) else { continue };
                     let mut st = st.clone();
                     let mut totals = Totals::new();
                     let mut emitter = Emitter {
@@ -46,7 +46,7 @@ impl Aggregator {
             let ids = ids_named(&shard.groups, name, &mut m);
             for &id in &ids {
                 for window in shard.windows.values_mut() {
-                    window.remove(&id);
+                    window.remove(id);
                 }
                 shard.forget_gauge(id);
             }

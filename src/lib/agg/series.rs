@@ -529,6 +529,20 @@ impl SeriesTable {
         ids.sort_unstable_by_key(|&id| rank[id as usize]);
     }
 
+    /// Sorts `items` into output order by their series: the ranks (4 bytes each) are sorted
+    /// with the items' positions, then the items moved once into place.
+    pub fn sort_by_rank<T>(&mut self, items: &mut Vec<(SeriesId, T)>) {
+        self.rank_new_series();
+        let mut order: Vec<(u32, u32)> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (self.rank[*id as usize], i as u32))
+            .collect();
+        order.sort_unstable();
+        let mut slots: Vec<Option<(SeriesId, T)>> = items.drain(..).map(Some).collect();
+        items.extend(order.iter().filter_map(|&(_, i)| slots[i as usize].take()));
+    }
+
     /// Brings the output-order ranks up to date: series added since the last call are sorted
     /// among themselves and merged into the existing order, so a stream whose series keep
     /// appearing pays for a merge per window, not a full sort.

@@ -17,7 +17,75 @@ use crate::metric::{Kind, Metric, Temporality, Value};
 use hashbrown::HashMap;
 use std::collections::BTreeMap;
 
-pub type Window = HashMap<SeriesId, State>;
+/// One window's states: a small index from group to slot, and the states in the order
+/// their groups arrived. With a million series the index stays cache-sized and new states
+/// are appended in order, instead of being scattered over a table of 136-byte entries.
+#[derive(Default)]
+pub struct Window {
+    slots: HashMap<SeriesId, u32>,
+    states: Vec<(SeriesId, State)>,
+}
+
+impl Window {
+    pub fn with_capacity(n: usize) -> Window {
+        Window {
+            slots: HashMap::with_capacity(n),
+            states: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    pub fn get(&self, gid: SeriesId) -> Option<&State> {
+        let &i = self.slots.get(&gid)?;
+        Some(&self.states[i as usize].1)
+    }
+
+    /// The state of `gid`, made by `make` when the window has none yet (then `true`).
+    pub fn entry(&mut self, gid: SeriesId, make: impl FnOnce() -> State) -> (&mut State, bool) {
+        let next = self.states.len() as u32;
+        let &mut i = self.slots.entry(gid).or_insert(next);
+        let fresh = i == next;
+        if fresh {
+            self.states.push((gid, make()));
+        }
+        (&mut self.states[i as usize].1, fresh)
+    }
+
+    pub fn remove(&mut self, gid: SeriesId) -> Option<State> {
+        let i = self.slots.remove(&gid)? as usize;
+        let (_, st) = self.states.swap_remove(i);
+        if let Some(&(moved, _)) = self.states.get(i) {
+            self.slots.insert(moved, i as u32);
+        }
+        Some(st)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = SeriesId> + '_ {
+        self.states.iter().map(|(gid, _)| *gid)
+    }
+
+    pub fn into_states(self) -> Vec<(SeriesId, State)> {
+        self.states
+    }
+
+    /// The window with every group renumbered by `map` (see `SeriesTable::retain`).
+    fn remap(self, map: &[SeriesId]) -> Window {
+        let mut w = Window::with_capacity(self.states.len());
+        for (gid, st) in self.states {
+            let new = map[gid as usize];
+            w.slots.insert(new, w.states.len() as u32);
+            w.states.push((new, st));
+        }
+        w
+    }
+}
 
 #[derive(Default)]
 pub struct Shard {
@@ -154,18 +222,14 @@ impl Shard {
         }
         let base = self.gauge_last.get(gid as usize).copied().flatten();
         let table = self.table(start, late);
-        let st = match table.entry(gid) {
-            hashbrown::hash_map::Entry::Occupied(e) => {
-                let st = e.into_mut();
-                if let Err(reason) = st.observe(m, &cfg.limits) {
-                    self.stats.rejected += 1;
-                    warn(&mut self.limit, "point_rejected", m, reason);
-                    return;
-                }
-                st
+        let (st, fresh) = table.entry(gid, || State::new(m, base, &cfg.limits));
+        if !fresh {
+            if let Err(reason) = st.observe(m, &cfg.limits) {
+                self.stats.rejected += 1;
+                warn(&mut self.limit, "point_rejected", m, reason);
+                return;
             }
-            hashbrown::hash_map::Entry::Vacant(e) => e.insert(State::new(m, base, &cfg.limits)),
-        };
+        }
         if let (State::Cumulative(c), Some((step, from))) = (&mut *st, step) {
             c.add_step(step, from);
         }
@@ -207,7 +271,7 @@ impl Shard {
             }
             let gauge = self.gauge_last.get(gid).copied().flatten();
             if let Some(st) = a.0.state(gauge, end, &cfg.limits) {
-                table.entry(gid as SeriesId).or_insert(st);
+                table.entry(gid as SeriesId, || st);
             }
         }
     }
@@ -226,7 +290,7 @@ impl Shard {
             }
         }
         for w in self.windows.values().chain(self.corrections.values()) {
-            for &gid in w.keys() {
+            for gid in w.ids() {
                 keep[gid as usize] = true;
             }
         }
@@ -236,7 +300,7 @@ impl Shard {
             .values_mut()
             .chain(self.corrections.values_mut())
         {
-            *w = w.drain().map(|(gid, st)| (map[gid as usize], st)).collect();
+            *w = std::mem::take(w).remap(&map);
         }
         remap(&mut self.activity, &map);
         remap(&mut self.gauge_last, &map);
@@ -299,23 +363,23 @@ impl Shard {
         let Some(st) = st else {
             return;
         };
-        let merged = match self.table(e.start, late).entry(gid) {
-            hashbrown::hash_map::Entry::Occupied(o) => {
-                let cur = o.into_mut();
-                if cur.merge(&st, &cfg.limits).is_err() {
+        let mut incoming = Some(st);
+        let (cur, fresh) = self.table(e.start, late).entry(gid, || {
+            incoming
+                .take()
+                .unwrap_or_else(|| State::Delta(Default::default()))
+        });
+        if !fresh {
+            if let Some(st) = &incoming {
+                if cur.merge(st, &cfg.limits).is_err() {
                     self.stats.rejected += u64::from(e.placed);
                     return;
                 }
-                cur.gauge_last()
             }
-            hashbrown::hash_map::Entry::Vacant(v) => v.insert(st).gauge_last(),
-        };
-        self.note_gauge(gid, merged);
+        }
+        let (last, kind) = (cur.gauge_last(), cur.idle_kind());
+        self.note_gauge(gid, last);
         if !late {
-            let kind = self
-                .table(e.start, false)
-                .get(&gid)
-                .map_or(IdleKind::Nothing, State::idle_kind);
             self.note_activity(cfg, gid, kind, e.start);
         }
     }
@@ -342,11 +406,9 @@ impl Shard {
         if !correction {
             self.last_window_len = table.len();
         }
-        let mut ids: Vec<SeriesId> = table.keys().copied().collect();
-        self.groups.sort(&mut ids);
-        ids.into_iter()
-            .filter_map(|id| table.remove(&id).map(|st| (id, st)))
-            .collect()
+        let mut states = table.into_states();
+        self.groups.sort_by_rank(&mut states);
+        states
     }
 }
 
@@ -397,5 +459,40 @@ fn warn_key(limit: &mut RateLimit, event: &str, key: &[u8], window_start: i64, r
             reason = reason,
             suppressed = suppressed
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(v: i64) -> State {
+        let mut s = super::super::state::Sum::default();
+        s.add(Value::I64(v));
+        State::Delta(s)
+    }
+
+    #[test]
+    fn window_entries_survive_removals_in_any_order() {
+        let mut w = Window::default();
+        for gid in 0..10 {
+            let (_, fresh) = w.entry(gid, || counter(gid as i64));
+            assert!(fresh);
+        }
+        let (_, fresh) = w.entry(3, || counter(99));
+        assert!(!fresh, "an existing state is returned, not made again");
+        assert_eq!(w.remove(0), Some(counter(0)));
+        assert_eq!(w.remove(5), Some(counter(5)));
+        assert_eq!(w.remove(5), None);
+        assert_eq!(w.len(), 8);
+        for gid in [1, 2, 3, 4, 6, 7, 8, 9] {
+            assert_eq!(w.get(gid), Some(&counter(gid as i64)), "{gid}");
+        }
+        let mut ids: Vec<SeriesId> = w.ids().collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 2, 3, 4, 6, 7, 8, 9]);
+        let w = w.remap(&[SeriesId::MAX, 0, 1, 2, 3, SeriesId::MAX, 4, 5, 6, 7]);
+        assert_eq!(w.get(7), Some(&counter(9)));
+        assert_eq!(w.get(0), Some(&counter(1)));
     }
 }
