@@ -98,6 +98,13 @@ pub struct Aggregator {
 
 /// Partial aggregates with fewer entries than this are merged without helper threads.
 const PARALLEL_MERGE_MIN: usize = 16384;
+/// How far ahead of the entry being merged each step of a series lookup is prefetched:
+/// the slot first, then the key's location, then its bytes, each step reading the last.
+const MERGE_LOOKAHEAD: [(usize, series::Lookup); 3] = [
+    (12, series::Lookup::Slot),
+    (8, series::Lookup::Span),
+    (4, series::Lookup::Bytes),
+];
 /// Below this many series the table stays in the CPU's caches and prefetching only costs.
 const PREFETCH_MIN: usize = 1 << 17;
 /// Series per encoder thread and round when a large window is written on several threads.
@@ -304,11 +311,7 @@ impl Aggregator {
     /// entry `i` and its successors will read (a new block's series are random in memory).
     #[inline]
     fn prefetch_merge(&self, p: &Partial, i: usize) {
-        for (ahead, step) in [
-            (12, series::Lookup::Slot),
-            (8, series::Lookup::Span),
-            (4, series::Lookup::Bytes),
-        ] {
+        for (ahead, step) in MERGE_LOOKAHEAD {
             if i + ahead < p.len() {
                 let s = self.shard_of(p.key(i + ahead));
                 self.shards[s]
@@ -332,11 +335,7 @@ impl Aggregator {
                 let prefetch = shard.groups.len() >= PREFETCH_MIN;
                 scope.spawn(move || {
                     for j in 0..entries.len() {
-                        for (ahead, step) in [
-                            (12, series::Lookup::Slot),
-                            (8, series::Lookup::Span),
-                            (4, series::Lookup::Bytes),
-                        ] {
+                        for (ahead, step) in MERGE_LOOKAHEAD {
                             match entries.get(j + ahead) {
                                 Some(&(k, _)) if prefetch => {
                                     shard.groups.prefetch_lookup(p.entry(k).hash, step)

@@ -1415,8 +1415,9 @@ mod tests {
     #[test]
     #[ignore]
     fn decode_bench() {
+        use std::io::Write;
         let Ok(path) = std::env::var("TLM_DECODE_BENCH") else {
-            eprintln!("set TLM_DECODE_BENCH to an NDJSON file");
+            let _ = writeln!(std::io::stderr(), "set TLM_DECODE_BENCH to an NDJSON file");
             return;
         };
         let data = std::fs::read(&path).unwrap();
@@ -1448,12 +1449,13 @@ mod tests {
             let wall = wall.elapsed().as_nanos() as f64 / n;
             let b = &mut best[pass % 2];
             *b = (b.0.min(cpu), b.1.min(wall));
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "{n} lines, {ok} ok, {key_bytes} key bytes: {cpu:.1} ns/line CPU, {wall:.1} wall"
             );
         }
         let [(cpu, wall), (decode_cpu, decode_wall)] = best;
-        eprintln!("best: {cpu:.1} ns/line CPU, {wall:.1} wall; decoding alone {decode_cpu:.1} CPU, {decode_wall:.1} wall; keys alone {:.1} CPU", keys_alone(&lines, passes));
+        let _ = writeln!(std::io::stderr(), "best: {cpu:.1} ns/line CPU, {wall:.1} wall; decoding alone {decode_cpu:.1} CPU, {decode_wall:.1} wall; keys alone {:.1} CPU", keys_alone(&lines, passes));
     }
 
     /// Best CPU ns per key over metrics decoded beforehand (a sample that fits in cache).

@@ -4,6 +4,7 @@
 //! the full parser; anything unusual takes the full path.
 
 use super::parse::{self, FastKind};
+use crate::agg::series::same_key;
 use crate::agg::state::Sample;
 use std::hash::BuildHasher;
 
@@ -120,25 +121,6 @@ fn delimiters(data: &[u8], mut f: impl FnMut(usize)) {
     }
 }
 
-/// Byte equality without a library call for the short names and sections statsd lines
-/// have.
-#[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in ca.by_ref().zip(cb.by_ref()) {
-        let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
-        if word(x) != word(y) {
-            return false;
-        }
-    }
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    (0..ra.len()).all(|i| ra[i] == rb[i])
-}
-
 /// A seeded hash of a line's name and sections: 8-byte words folded with a 128-bit
 /// multiply (foldhash's mixing, without the streaming `Hasher` interface).
 fn shape_hash(seed: u64, name: &[u8], suffix: &[u8]) -> u64 {
@@ -216,8 +198,8 @@ impl LineCache {
                 let start = s.start as usize;
                 let name_end = start + s.name_len as usize;
                 let end = name_end + s.suffix_len as usize;
-                if same(&self.bytes[start..name_end], p.name)
-                    && same(&self.bytes[name_end..end], p.suffix)
+                if same_key(&self.bytes[start..name_end], p.name)
+                    && same_key(&self.bytes[name_end..end], p.suffix)
                 {
                     return Some(id as usize - 1);
                 }

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 
@@ -258,11 +258,6 @@ fn drops_for(table: &str, inodes: &[u64]) -> u64 {
         .sum()
 }
 
-/// The descriptor of a socket, for stats.
-pub fn fd_of(s: &impl AsRawFd) -> RawFd {
-    s.as_raw_fd()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +292,7 @@ mod tests {
 
     #[test]
     fn reuseport_sockets_share_one_port() {
+        use std::os::fd::AsRawFd;
         let socks = udp_sockets("127.0.0.1:0".parse().unwrap(), 3).unwrap();
         let ports: Vec<u16> = socks
             .iter()

@@ -15,7 +15,7 @@ use crate::time::{align_down, now_ns, NS_PER_SEC};
 use crossbeam_channel::{bounded, select, tick, unbounded, Receiver, Sender};
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::Release};
 use std::sync::Arc;
@@ -150,7 +150,7 @@ fn start_sources(cfg: &Config, agg: &Aggregator) -> Result<(Sources, Shared)> {
             Endpoint::Udp(addr) => {
                 let socks = listen::udp_sockets(*addr, cfg.workers)?;
                 let label = local_label("udp", &socks[0]);
-                let fds: Vec<RawFd> = socks.iter().map(listen::fd_of).collect();
+                let fds: Vec<RawFd> = socks.iter().map(AsRawFd::as_raw_fd).collect();
                 log_rcvbuf(&label, &fds, cfg.rcvbuf);
                 for s in socks {
                     spawn(
@@ -175,7 +175,7 @@ fn start_sources(cfg: &Config, agg: &Aggregator) -> Result<(Sources, Shared)> {
             }
             Endpoint::Unix(path) => {
                 let s = listen::unix_socket(path)?;
-                let fds = vec![listen::fd_of(&s)];
+                let fds = vec![s.as_raw_fd()];
                 log_rcvbuf(&ep.label(), &fds, cfg.rcvbuf);
                 spawn(
                     &ep.label(),
@@ -202,7 +202,7 @@ fn start_sources(cfg: &Config, agg: &Aggregator) -> Result<(Sources, Shared)> {
         // what was already accepted, whichever source port they come from.
         let s = listen::udp_socket(*addr)?;
         let label = format!("secure+{}", local_label("udp", &s));
-        let fds = vec![listen::fd_of(&s)];
+        let fds = vec![s.as_raw_fd()];
         log_rcvbuf(&label, &fds, cfg.rcvbuf);
         let v = Verifier::new(&key, cfg.max_drift_secs);
         spawn(
