@@ -77,6 +77,13 @@ impl Daemon {
         Daemon::spawn(args, Stdio::null()).0
     }
 
+    /// A daemon on a UDP port of its choosing, with the HTTP API, plus `more` flags.
+    pub fn udp_with_api(more: &[&str]) -> Daemon {
+        let mut args = vec!["--listen", "udp://127.0.0.1:0", "--http", HTTP];
+        args.extend_from_slice(more);
+        Daemon::start(&args)
+    }
+
     pub fn start_stdin(args: &[&str]) -> (Daemon, ChildStdin) {
         let (d, stdin) = Daemon::spawn(args, Stdio::piped());
         (d, stdin.expect("stdin"))
@@ -479,14 +486,7 @@ pub(crate) const HTTP: &str = "127.0.0.1:0";
 /// `=`), sets, DogStatsD tags, several lines per datagram; exact values in the output.
 #[test]
 fn udp_datagrams_fold_to_exact_values() {
-    let d = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1h",
-    ]);
+    let d = Daemon::udp_with_api(&["--flush", "1h"]);
     let to = d.addr("udp");
     let lines = [
         "u.c:1|c",
@@ -667,14 +667,7 @@ fn monotonic_counter_readings_in_one_interval() {
 /// `start_ts`, its rate is its count per second, and the flushes add up to what was sent.
 #[test]
 fn one_second_flushes_are_aligned_and_add_up() {
-    let d = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1s",
-    ]);
+    let d = Daemon::udp_with_api(&["--flush", "1s"]);
     let to = d.addr("udp");
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     for _ in 0..25 {
@@ -795,23 +788,8 @@ fn wait_flushes(d: &Daemon, n: u64) {
 #[test]
 fn idle_series_are_written_unless_delete_idle() {
     let payload = b"id.c:3|c\nid.g:7|g\nid.g:+1|g\nid.s:a|s\nid.t:5|ms";
-    let etsy = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1s",
-    ]);
-    let del = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1s",
-        "--delete-idle",
-    ]);
+    let etsy = Daemon::udp_with_api(&["--flush", "1s"]);
+    let del = Daemon::udp_with_api(&["--flush", "1s", "--delete-idle"]);
     for d in [&etsy, &del] {
         let to = d.addr("udp");
         udp_send(to, payload);

@@ -135,14 +135,7 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn random_bytes_and_a_64k_datagram() {
-    let d = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1h",
-    ]);
+    let d = Daemon::udp_with_api(&["--flush", "1h"]);
     let to = d.addr("udp");
     let label = format!("udp://{to}");
     // One line each: no newline and no ':' so each is exactly one `no_value` bad line.
@@ -194,14 +187,7 @@ fn random_bytes_and_a_64k_datagram() {
 fn invalid_utf8_names_by_sanitize_mode() {
     let payload: &[u8] = b"na\xffme:1|c\nok.name:2|c";
     // Default (Etsy) sanitizing drops the bytes that are not letters, digits, _ - .
-    let d = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1h",
-    ]);
+    let d = Daemon::udp_with_api(&["--flush", "1h"]);
     let to = d.addr("udp");
     udp_send(to, payload);
     d.wait_lines(&format!("udp://{to}"), 2);
@@ -211,16 +197,7 @@ fn invalid_utf8_names_by_sanitize_mode() {
     assert_eq!(counter(&ms, "ok.name", &[]), 2.0);
     assert_eq!(fin.summary("bad_lines"), 0);
     // --sanitize none keeps names as sent, so a name that is not UTF-8 is a bad line.
-    let d = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1h",
-        "--sanitize",
-        "none",
-    ]);
+    let d = Daemon::udp_with_api(&["--flush", "1h", "--sanitize", "none"]);
     let to = d.addr("udp");
     udp_send(to, payload);
     let label = format!("udp://{to}");
@@ -242,16 +219,7 @@ fn invalid_utf8_names_by_sanitize_mode() {
 
 #[test]
 fn max_series_refuses_new_series_beyond_the_limit() {
-    let d = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1h",
-        "--max-series",
-        "1000",
-    ]);
+    let d = Daemon::udp_with_api(&["--flush", "1h", "--max-series", "1000"]);
     let to = d.addr("udp");
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let mut sent = 0u64;
@@ -291,15 +259,7 @@ fn max_series_refuses_new_series_beyond_the_limit() {
 /// lines beside them still count.
 #[test]
 fn bad_lines_are_counted_by_reason() {
-    let d = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1h",
-        "--self-metrics",
-    ]);
+    let d = Daemon::udp_with_api(&["--flush", "1h", "--self-metrics"]);
     let to = d.addr("udp");
     let label = format!("udp://{to}");
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");

@@ -134,14 +134,7 @@ fn tcp_concurrent_connections_and_split_lines() {
 
 #[test]
 fn http_api_ping_stats_metric_funnel_expire() {
-    let d = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1h",
-    ]);
+    let d = Daemon::udp_with_api(&["--flush", "1h"]);
     let to = d.addr("udp");
     let label = format!("udp://{to}");
     assert_eq!(d.get("/ping"), (200, "pong\n".to_owned()));
@@ -232,11 +225,7 @@ fn http_api_ping_stats_metric_funnel_expire() {
 fn sigusr2_dumps_every_known_series() {
     let dir = TempDir::new("dump");
     let file = dir.0.join("series.ndjson");
-    let d = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
+    let d = Daemon::udp_with_api(&[
         "--flush",
         "1h",
         "--dump-file",
@@ -367,16 +356,7 @@ fn process_title_shows_throughput_and_series() {
 /// daemon whose names keep changing does not grow without bound; live ones stay.
 #[test]
 fn expired_names_leave_the_series_table() {
-    let d = Daemon::start(&[
-        "--listen",
-        "udp://127.0.0.1:0",
-        "--http",
-        HTTP,
-        "--flush",
-        "1s",
-        "--expire",
-        "2s",
-    ]);
+    let d = Daemon::udp_with_api(&["--flush", "1s", "--expire", "2s"]);
     let to = d.addr("udp");
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     for chunk in 0..20 {
