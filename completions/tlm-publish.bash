@@ -23,18 +23,18 @@ _tlm__publish() {
 
     case "${cmd}" in
         tlm__publish)
-            opts="-f -i -v -q -h -V --format --input --max-line-bytes --strict --threads --verbose --quiet --log-level --log-format --help --version"
+            opts="-f -i -H -v -q -h -V --format --input --batch --linger --concurrency --timeout --retries --backoff --max-backoff --buffer --spool --spool-max --drain-timeout --replay-window --replay-max --dry-run --header --token-file --hmac-key-file --max-line-bytes --strict --threads --verbose --quiet --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "ndjson graphite influx prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "ndjson graphite influx prometheus statsd csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "ndjson graphite influx prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "ndjson graphite influx prometheus statsd csv" -- "${cur}"))
                     return 0
                     ;;
                 --input)
@@ -42,6 +42,74 @@ _tlm__publish() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --linger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backoff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-backoff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --buffer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spool)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spool-max)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --drain-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replay-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replay-max)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hmac-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

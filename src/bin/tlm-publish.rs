@@ -1,9 +1,10 @@
-//! tlm-publish: deliver tlm metrics in a backend's format.
+//! tlm-publish: deliver tlm metrics to backends, or in a backend's format to stdout.
 
 use std::process::ExitCode;
+use std::time::Duration;
 use tlm::cli::publish::PublishArgs;
 use tlm::io::{expand_inputs, Output};
-use tlm::publish::FormatWriter;
+use tlm::publish::Publisher;
 
 #[global_allocator]
 static ALLOC: tlm::alloc::Tuned = tlm::alloc::Tuned;
@@ -13,12 +14,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: PublishArgs) -> tlm::Result<()> {
+    let targets = args.targets()?;
+    let opts = args.options()?;
     let inputs = expand_inputs(&args.inputs)?;
-    let mut writer = FormatWriter::new(args.format);
+    let mut publisher = Publisher::start(&targets, &opts)?;
+    // Batches open for --linger are sealed on this tick, so a slow stream is not held back.
+    let tick = (!targets.is_empty())
+        .then(|| (opts.linger / 4).clamp(Duration::from_millis(20), Duration::from_millis(250)));
     tlm::stream::run(
         inputs,
-        &args.input.stream_options(None),
-        &mut writer,
+        &args.input.stream_options(tick),
+        &mut publisher,
         &mut Output::stdout(),
     )?;
     Ok(())

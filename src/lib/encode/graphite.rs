@@ -1,13 +1,14 @@
 //! Graphite plaintext protocol: `path[;tag=value…] value unix_seconds\n`, as carbon reads it.
 //!
 //! Summaries and histograms are flattened into one line per statistic the way statsd's
-//! Graphite backend does (`name.count`, `name.p99`, `name.le_0_5`), with the tags after the
-//! full path of each line.
+//! Graphite backend does (`name.count`, `name.p99`, `name.le_0_5`, see `flatten`), with the
+//! tags after the full path of each line. The path rules here are shared with the pickle
+//! encoder.
 
-use super::decimal::write_suffix;
-use super::{all_or_nothing, histogram_total, mean, Encoder, Unsupported};
-use crate::metric::{Kind, Metric, Tags, Value};
-use crate::ndjson::encode::{write_f64, write_int, write_value};
+use super::flatten::Flattener;
+use super::{all_or_nothing, Encoder, Unsupported};
+use crate::metric::{Metric, Tags, Value};
+use crate::ndjson::encode::{write_int, write_value};
 
 /// Encoder for Graphite plaintext (carbon's line receiver, tagged series).
 ///
@@ -25,160 +26,115 @@ use crate::ndjson::encode::{write_f64, write_int, write_value};
 /// The timestamp is whole seconds, rounded towards the past; units are not written.
 #[derive(Debug, Default)]
 pub struct GraphiteEncoder {
-    path: Vec<u8>,
-    tags: Vec<u8>,
+    paths: Paths,
 }
 
-impl Encoder for GraphiteEncoder {
-    fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
-        all_or_nothing(out, |out| self.write(m, out))
+/// Where tags go in a Graphite path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TagMode {
+    /// Carbon 1.1 tagged series: `name;k=v`.
+    #[default]
+    Tagged,
+    /// Values folded into the path in key order, for carbon without tag support:
+    /// `name.v1.v2` (then any statistic suffix); `.` in a value becomes `_`.
+    Path,
+    /// Tags left out.
+    Drop,
+}
+
+impl TagMode {
+    pub fn parse(s: &str) -> Option<TagMode> {
+        match s {
+            "tagged" => Some(TagMode::Tagged),
+            "path" => Some(TagMode::Path),
+            "drop" => Some(TagMode::Drop),
+            _ => None,
+        }
     }
 }
 
 impl GraphiteEncoder {
-    fn write(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
-        if matches!(m.kind, Kind::Set | Kind::Distribution) {
-            return Err(Unsupported::RAW_SET_OR_DISTRIBUTION);
+    pub fn with_tags(mode: TagMode) -> GraphiteEncoder {
+        GraphiteEncoder {
+            paths: Paths::with_tags(mode),
         }
-        if m.name.is_empty() {
-            return Err(Unsupported::EMPTY_NAME);
+    }
+}
+
+impl Encoder for GraphiteEncoder {
+    fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
+        all_or_nothing(out, |out| {
+            let secs = m.ts.div_euclid(1_000_000_000);
+            self.paths.points(m, |path, v| {
+                out.extend_from_slice(path);
+                out.push(b' ');
+                write_value(out, v);
+                out.push(b' ');
+                write_int(out, secs);
+                out.push(b'\n');
+            })
+        })
+    }
+}
+
+/// The carbon series of a metric: each flattened point with its full tagged path
+/// (`name.suffix;k=v`), shared by the plaintext and pickle encoders so both name series
+/// alike.
+#[derive(Debug, Default)]
+pub(crate) struct Paths {
+    flat: Flattener,
+    name: Vec<u8>,
+    tags: Vec<u8>,
+    path: Vec<u8>,
+    mode: TagMode,
+}
+
+impl Paths {
+    pub(crate) fn with_tags(mode: TagMode) -> Paths {
+        Paths {
+            mode,
+            ..Paths::default()
         }
-        self.path.clear();
-        write_clean(&mut self.path, &m.name, b";");
+    }
+
+    /// Calls `point(path, value)` per point; errors as `Flattener::points`.
+    pub(crate) fn points(
+        &mut self,
+        m: &Metric,
+        mut point: impl FnMut(&[u8], Value),
+    ) -> Result<(), Unsupported> {
+        self.name.clear();
+        write_clean(&mut self.name, &m.name, b";");
         self.tags.clear();
-        write_tags(&mut self.tags, &m.tags);
-        let line = Line {
-            path: &self.path,
-            tags: &self.tags,
-            secs: m.ts.div_euclid(1_000_000_000),
-        };
-        match m.kind {
-            Kind::Counter | Kind::Gauge => {
-                let v = m.value.ok_or(Unsupported::MISSING_VALUE)?;
-                if matches!(v, Value::F64(f) if !f.is_finite()) {
-                    return Err(Unsupported::NON_FINITE);
-                }
-                line.write(out, |_| {}, |o| write_value(o, v));
-                Ok(())
-            }
-            Kind::Summary => summary(&line, m, out),
-            Kind::Histogram => histogram(&line, m, out),
-            Kind::Set | Kind::Distribution => Err(Unsupported::RAW_SET_OR_DISTRIBUTION),
+        match self.mode {
+            TagMode::Tagged => write_tags(&mut self.tags, &m.tags),
+            TagMode::Path => fold_tags(&mut self.name, &m.tags),
+            TagMode::Drop => {}
         }
+        let Paths {
+            flat,
+            name,
+            tags,
+            path,
+            ..
+        } = self;
+        flat.points(m, |suffix, v| {
+            path.clear();
+            path.extend_from_slice(name);
+            path.extend_from_slice(suffix);
+            path.extend_from_slice(tags);
+            point(path, v);
+        })
     }
 }
 
-struct Line<'a> {
-    path: &'a [u8],
-    tags: &'a [u8],
-    secs: i64,
-}
-
-impl Line<'_> {
-    fn write(
-        &self,
-        out: &mut Vec<u8>,
-        suffix: impl FnOnce(&mut Vec<u8>),
-        value: impl FnOnce(&mut Vec<u8>),
-    ) {
-        out.extend_from_slice(self.path);
-        suffix(out);
-        out.extend_from_slice(self.tags);
-        out.push(b' ');
-        value(out);
-        out.push(b' ');
-        write_int(out, self.secs);
-        out.push(b'\n');
-    }
-
-    fn stat(&self, out: &mut Vec<u8>, name: &str, v: f64) -> bool {
-        if !v.is_finite() {
-            return false;
-        }
-        self.write(
-            out,
-            |o| {
-                o.push(b'.');
-                o.extend_from_slice(name.as_bytes());
-            },
-            |o| write_f64(o, v),
-        );
-        true
-    }
-
-    fn count(&self, out: &mut Vec<u8>, name: &str, v: u64) {
-        self.write(
-            out,
-            |o| {
-                o.push(b'.');
-                o.extend_from_slice(name.as_bytes());
-            },
-            |o| write_int(o, v),
-        );
-    }
-}
-
-fn summary(line: &Line, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
-    let mut wrote = false;
-    if let Some(c) = m.count {
-        line.count(out, "count", c);
-        wrote = true;
-    }
-    for (name, v) in [
-        ("sum", m.sum),
-        ("min", m.min),
-        ("max", m.max),
-        ("mean", mean(m)),
-    ] {
-        if let Some(v) = v {
-            wrote |= line.stat(out, name, v);
+fn fold_tags(out: &mut Vec<u8>, tags: &Tags) {
+    for (_, v) in tags.iter() {
+        if !v.is_empty() {
+            out.push(b'.');
+            write_clean(out, v, b";.");
         }
     }
-    for &(q, v) in &m.quantiles {
-        if !q.is_finite() || !v.is_finite() {
-            continue;
-        }
-        line.write(
-            out,
-            |o| {
-                o.extend_from_slice(b".p");
-                write_suffix(o, q, 2);
-            },
-            |o| write_f64(o, v),
-        );
-        wrote = true;
-    }
-    if wrote {
-        Ok(())
-    } else {
-        Err(Unsupported::NOTHING_TO_WRITE)
-    }
-}
-
-fn histogram(line: &Line, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
-    let total = histogram_total(m)?;
-    line.count(out, "count", total);
-    if let Some(s) = m.sum {
-        line.stat(out, "sum", s);
-    }
-    let mut cumulative = 0u64;
-    for (&b, &c) in m.bounds.iter().zip(&m.counts) {
-        cumulative = cumulative.saturating_add(c);
-        // An explicit +Inf bound would repeat the `le_inf` line written below.
-        if b == f64::INFINITY {
-            continue;
-        }
-        line.write(
-            out,
-            |o| {
-                o.extend_from_slice(b".le_");
-                write_suffix(o, b, 0);
-            },
-            |o| write_int(o, cumulative),
-        );
-    }
-    line.count(out, "le_inf", total);
-    Ok(())
 }
 
 fn write_tags(out: &mut Vec<u8>, tags: &Tags) {
@@ -202,7 +158,7 @@ fn write_tags(out: &mut Vec<u8>, tags: &Tags) {
 
 /// Appends `s` with whitespace, control characters and the ASCII bytes in `forbidden`
 /// replaced by `_`, one `_` per character.
-fn write_clean(out: &mut Vec<u8>, s: &str, forbidden: &[u8]) {
+pub(crate) fn write_clean(out: &mut Vec<u8>, s: &str, forbidden: &[u8]) {
     let plain = |b: u8| b > b' ' && b < 0x7f && !forbidden.contains(&b);
     if s.bytes().all(plain) {
         out.extend_from_slice(s.as_bytes());
@@ -223,7 +179,7 @@ fn write_clean(out: &mut Vec<u8>, s: &str, forbidden: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metric::Temporality;
+    use crate::metric::{Kind, Temporality};
 
     fn enc(m: &Metric) -> Result<String, Unsupported> {
         let mut out = Vec::new();
@@ -288,6 +244,29 @@ mod tests {
             enc(&m).unwrap(),
             "disk_free;a_b_c_d_e=x_y=z~w;host=web_1;mount=/var_log;tilde=_home 7 1700000000\n"
         );
+    }
+
+    #[test]
+    fn tags_folded_into_the_path_or_dropped() {
+        let m = Metric::gauge("if.octets", Value::U64(7), TS)
+            .with_tag("ifName", "xe-0/0/1.5")
+            .with_tag("agent", "sw1")
+            .with_tag("empty", "");
+        let mut out = Vec::new();
+        GraphiteEncoder::with_tags(TagMode::Path)
+            .encode(&m, &mut out)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "if.octets.sw1.xe-0/0/1_5 7 1700000000\n"
+        );
+        let mut out = Vec::new();
+        GraphiteEncoder::with_tags(TagMode::Drop)
+            .encode(&m, &mut out)
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "if.octets 7 1700000000\n");
+        assert_eq!(TagMode::parse("path"), Some(TagMode::Path));
+        assert_eq!(TagMode::parse("folded"), None);
     }
 
     #[test]

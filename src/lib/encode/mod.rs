@@ -1,23 +1,37 @@
-//! Encoders from the tlm metric model to the line formats of other systems: NDJSON (our
-//! own), Graphite plaintext, InfluxDB line protocol and Prometheus text exposition 0.0.4.
+//! Encoders from the tlm metric model to the formats of other systems: NDJSON (our own, also
+//! framed as one JSON array), Graphite plaintext and pickle, InfluxDB line protocol,
+//! Prometheus text exposition 0.0.4 and remote_write, statsd, CSV and OpenTSDB.
 //!
-//! An encoder appends the lines for one `Metric` to a caller-owned buffer. It keeps its
-//! scratch buffers between calls, so after a warm-up encoding does not allocate beyond the
-//! growth of `out`. When a metric cannot be expressed in a format the encoder says why and
-//! leaves `out` exactly as it was, so the caller can count, log and carry on.
+//! An encoder appends the lines for one `Metric` to a caller-owned buffer, the batch *body*.
+//! It keeps its scratch buffers between calls, so after a warm-up encoding does not allocate
+//! beyond the growth of `out`. When a metric cannot be expressed in a format the encoder says
+//! why and leaves `out` exactly as it was, so the caller can count, log and carry on. A full
+//! body is then *sealed* into the payload sent as one unit: as it is for line formats, framed
+//! or compressed for the others.
 
+pub mod csv;
 mod decimal;
+mod flatten;
 pub mod graphite;
 pub mod influx;
+pub mod opentsdb;
+pub mod pickle;
 pub mod prometheus;
+pub mod remote_write;
+pub mod statsd;
 
 use crate::metric::Metric;
 use std::fmt;
 use std::str::FromStr;
 
+pub use csv::CsvEncoder;
 pub use graphite::GraphiteEncoder;
 pub use influx::InfluxEncoder;
+pub use opentsdb::{OpenTsdbJsonEncoder, OpenTsdbTelnetEncoder};
+pub use pickle::PickleEncoder;
 pub use prometheus::PrometheusEncoder;
+pub use remote_write::RemoteWriteEncoder;
+pub use statsd::{StatsdEncoder, TimerSuffix};
 
 /// An output format for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -31,14 +45,20 @@ pub enum Format {
     Influx,
     /// Prometheus text exposition format 0.0.4
     Prometheus,
+    /// statsd lines (DogStatsD tags)
+    Statsd,
+    /// CSV with a header row: ts,name,kind,value,tags
+    Csv,
 }
 
 impl Format {
-    pub const ALL: [Format; 4] = [
+    pub const ALL: [Format; 6] = [
         Format::Ndjson,
         Format::Graphite,
         Format::Influx,
         Format::Prometheus,
+        Format::Statsd,
+        Format::Csv,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +67,8 @@ impl Format {
             Format::Graphite => "graphite",
             Format::Influx => "influx",
             Format::Prometheus => "prometheus",
+            Format::Statsd => "statsd",
+            Format::Csv => "csv",
         }
     }
 
@@ -66,7 +88,9 @@ impl FromStr for Format {
 
     fn from_str(s: &str) -> Result<Format, String> {
         Format::parse(s).ok_or_else(|| {
-            format!("unknown format `{s}` (expected ndjson, graphite, influx or prometheus)")
+            format!(
+                "unknown format `{s}` (expected ndjson, graphite, influx, prometheus, statsd or csv)"
+            )
         })
     }
 }
@@ -117,6 +141,18 @@ impl Unsupported {
     pub const RESERVED_LABEL: Unsupported = Unsupported {
         reason: "tag `le` (histogram) or `quantile` (summary) clashes with the Prometheus label",
     };
+    pub const STATSD_AGGREGATE: Unsupported = Unsupported {
+        reason: "statsd carries raw samples, not aggregates: send distributions before tlm-agg",
+    };
+    pub const OPENTSDB_NO_TAGS: Unsupported = Unsupported {
+        reason: "OpenTSDB needs at least one tag",
+    };
+    pub const OPENTSDB_TAG_CLASH: Unsupported = Unsupported {
+        reason: "two tags map to the same OpenTSDB tag key",
+    };
+    pub const PICKLE_TOO_LARGE: Unsupported = Unsupported {
+        reason: "metric path too long for one carbon pickle frame (1 MiB)",
+    };
 }
 
 impl fmt::Display for Unsupported {
@@ -134,6 +170,17 @@ pub trait Encoder {
 
     /// Appends whatever the format needs after the last metric of a stream.
     fn finish(&mut self, _out: &mut Vec<u8>) {}
+
+    /// Turns the body built by `encode` calls since the previous `seal` into the payload sent
+    /// as one unit (framing, compression); line formats send the body as it is.
+    fn seal(&mut self, body: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(body)
+    }
+
+    /// The HTTP `Content-Type` of a sealed payload.
+    fn content_type(&self) -> &'static str {
+        "text/plain; charset=utf-8"
+    }
 }
 
 /// The encoder for `format`, ready for a stream of metrics.
@@ -143,6 +190,8 @@ pub fn encoder(format: Format) -> Box<dyn Encoder + Send> {
         Format::Graphite => Box::new(GraphiteEncoder::default()),
         Format::Influx => Box::new(InfluxEncoder::default()),
         Format::Prometheus => Box::new(PrometheusEncoder::default()),
+        Format::Statsd => Box::new(StatsdEncoder::default()),
+        Format::Csv => Box::new(CsvEncoder::default()),
     }
 }
 
@@ -154,6 +203,38 @@ impl Encoder for NdjsonEncoder {
     fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
         crate::ndjson::encode::encode(m, out);
         Ok(())
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/x-ndjson"
+    }
+}
+
+/// tlm metric v1 as one JSON array per payload, for receivers that take a JSON document
+/// rather than a stream: the body holds NDJSON lines and `seal` joins them with commas.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JsonArrayEncoder;
+
+impl Encoder for JsonArrayEncoder {
+    fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
+        NdjsonEncoder.encode(m, out)
+    }
+
+    fn seal(&mut self, body: &[u8], out: &mut Vec<u8>) {
+        out.push(b'[');
+        // JSON text never holds a raw newline, so newlines are exactly the line ends.
+        let lines = body.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+        for (i, line) in lines.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(line);
+        }
+        out.push(b']');
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/json"
     }
 }
 
@@ -240,6 +321,62 @@ mod tests {
             enc.finish(&mut out);
             assert!(out.starts_with(b"keep\n"));
         }
+    }
+
+    #[test]
+    fn new_stdout_formats() {
+        let m = Metric::gauge("a b", Value::I64(-2), 5).with_tag("k", "v");
+        let mut out = Vec::new();
+        let mut statsd = encoder(Format::Statsd);
+        statsd.encode(&m, &mut out).unwrap();
+        assert_eq!(out, b"a_b:0|g|#k:v\na_b:-2|g|#k:v\n");
+        out.clear();
+        let mut csv = encoder(Format::Csv);
+        csv.encode(&m, &mut out).unwrap();
+        assert_eq!(out, b"ts,name,kind,value,tags\n5,a b,gauge,-2,k=v\n");
+        assert!("x"
+            .parse::<Format>()
+            .unwrap_err()
+            .contains("prometheus, statsd or csv"));
+    }
+
+    #[test]
+    fn line_formats_seal_the_body_as_it_is() {
+        for f in Format::ALL {
+            let mut enc = encoder(f);
+            let mut out = b"head".to_vec();
+            enc.seal(b"a 1 2\n", &mut out);
+            assert_eq!(out, b"heada 1 2\n");
+        }
+        assert_eq!(
+            encoder(Format::Graphite).content_type(),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(
+            encoder(Format::Ndjson).content_type(),
+            "application/x-ndjson"
+        );
+    }
+
+    #[test]
+    fn json_array_joins_the_lines() {
+        let mut e = JsonArrayEncoder;
+        let mut body = Vec::new();
+        e.encode(&Metric::gauge("x", Value::U64(1), 5), &mut body)
+            .unwrap();
+        e.encode(&Metric::gauge("y", Value::F64(0.5), 6), &mut body)
+            .unwrap();
+        let mut out = Vec::new();
+        e.seal(&body, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[{\"name\":\"x\",\"kind\":\"gauge\",\"value\":1,\"ts\":5},\
+             {\"name\":\"y\",\"kind\":\"gauge\",\"value\":0.5,\"ts\":6}]"
+        );
+        let mut out = Vec::new();
+        e.seal(b"", &mut out);
+        assert_eq!(out, b"[]");
+        assert_eq!(e.content_type(), "application/json");
     }
 
     #[test]

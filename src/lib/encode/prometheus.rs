@@ -1,5 +1,9 @@
 //! Prometheus text exposition format 0.0.4, written as a stream of samples with
-//! millisecond timestamps.
+//! millisecond timestamps (or none, for a scrape endpoint).
+//!
+//! `Shape` holds what a metric is in Prometheus terms (checks, names, labels, the samples a
+//! summary or histogram expands into); the remote_write encoder shares it, so both spell a
+//! series the same way.
 
 use super::decimal::Decimal;
 use super::{all_or_nothing, histogram_total, Encoder, Unsupported};
@@ -27,15 +31,14 @@ use crate::ndjson::encode::write_int;
 /// infinities are written as `NaN`, `+Inf`, `-Inf`. Units are not written.
 #[derive(Debug, Default)]
 pub struct PrometheusEncoder {
-    /// The sanitized family name of the metric in hand.
-    name: String,
+    shape: Shape,
     /// `k="v",…` for the metric in hand, without braces.
     labels: Vec<u8>,
-    /// Where each label name sits in `labels`, to find names that sanitizing made equal.
-    label_names: Vec<(usize, usize)>,
     /// The family of the last `# TYPE` line written.
     family: String,
     family_type: &'static str,
+    /// Samples carry no timestamp: the scrape time stands for all of them.
+    untimed: bool,
 }
 
 impl Encoder for PrometheusEncoder {
@@ -49,12 +52,79 @@ impl Encoder for PrometheusEncoder {
         self.family.clear();
         self.family_type = "";
     }
+
+    fn content_type(&self) -> &'static str {
+        "text/plain; version=0.0.4; charset=utf-8"
+    }
 }
 
 impl PrometheusEncoder {
+    /// Samples without timestamps, for a scrape endpoint: Prometheus then stamps them with
+    /// the scrape time and keeps staleness handling. The default writes timestamps, which a
+    /// stream of past points needs.
+    pub fn untimed() -> PrometheusEncoder {
+        PrometheusEncoder {
+            untimed: true,
+            ..PrometheusEncoder::default()
+        }
+    }
+
     fn write(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
         // Everything that can fail is checked before the first byte and before the TYPE
         // state changes, so a rejected metric does not disturb the next one's TYPE line.
+        self.shape.fill(m)?;
+        let shape = &self.shape;
+        self.labels.clear();
+        for (k, v) in shape.labels() {
+            if !self.labels.is_empty() {
+                self.labels.push(b',');
+            }
+            self.labels.extend_from_slice(k.as_bytes());
+            self.labels.extend_from_slice(b"=\"");
+            write_label_value(&mut self.labels, v);
+            self.labels.push(b'"');
+        }
+        if self.family != shape.name || self.family_type != shape.ty {
+            out.extend_from_slice(b"# TYPE ");
+            out.extend_from_slice(shape.name.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(shape.ty.as_bytes());
+            out.push(b'\n');
+            self.family.clear();
+            self.family.push_str(&shape.name);
+            self.family_type = shape.ty;
+        }
+        let s = Series {
+            name: &shape.name,
+            labels: &self.labels,
+            ts_ms: (!self.untimed).then(|| m.ts.div_euclid(1_000_000)),
+        };
+        shape.samples(m, |suffix, extra, v| {
+            s.sample(out, suffix, extra, |o| write_value(o, v));
+        });
+        Ok(())
+    }
+}
+
+/// A metric as Prometheus sees it, shared by the text and remote_write encoders: checked,
+/// with its family name, type and labels, ready to expand into samples.
+#[derive(Debug, Default)]
+pub(crate) struct Shape {
+    /// The sanitized family name, `_total` included.
+    pub(crate) name: String,
+    pub(crate) ty: &'static str,
+    /// Sanitized label names and raw tag values, back to back.
+    text: String,
+    /// Per label: end of its name, end of its value, in `text`.
+    spans: Vec<(usize, usize)>,
+    /// Where the extra label of the samples (`le` or `quantile`) goes, if any.
+    reserved: Option<&'static str>,
+}
+
+impl Shape {
+    /// Checks that `m` has a Prometheus form and takes its name and labels; on `Err`
+    /// nothing of `m` is usable.
+    pub(crate) fn fill(&mut self, m: &Metric) -> Result<(), Unsupported> {
         let (ty, reserved) = match (m.kind, m.temporality) {
             (Kind::Set | Kind::Distribution, _) => {
                 return Err(Unsupported::RAW_SET_OR_DISTRIBUTION)
@@ -72,127 +142,165 @@ impl PrometheusEncoder {
         if m.name.is_empty() {
             return Err(Unsupported::EMPTY_NAME);
         }
-        let mut total = 0;
-        match m.kind {
-            Kind::Counter | Kind::Gauge if m.value.is_none() => {
-                return Err(Unsupported::MISSING_VALUE)
-            }
-            Kind::Histogram => total = histogram_total(m)?,
-            Kind::Summary
-                if m.count.is_none()
-                    && m.sum.is_none()
-                    && !m.quantiles.iter().any(|(q, _)| q.is_finite()) =>
-            {
-                return Err(Unsupported::NOTHING_TO_WRITE)
-            }
-            _ => {}
-        }
+        check_values(m)?;
+        self.ty = ty;
+        self.reserved = reserved;
         self.name.clear();
         write_metric_name(&mut self.name, &m.name);
         if m.kind == Kind::Counter && !self.name.ends_with("_total") {
             self.name.push_str("_total");
         }
-        self.render_labels(&m.tags, reserved)?;
-
-        if self.family != self.name || self.family_type != ty {
-            out.extend_from_slice(b"# TYPE ");
-            out.extend_from_slice(self.name.as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(ty.as_bytes());
-            out.push(b'\n');
-            self.family.clear();
-            self.family.push_str(&self.name);
-            self.family_type = ty;
-        }
-        let s = Series {
-            name: &self.name,
-            labels: &self.labels,
-            ts_ms: m.ts.div_euclid(1_000_000),
-        };
-        match m.kind {
-            Kind::Counter | Kind::Gauge => {
-                if let Some(v) = m.value {
-                    s.sample(out, "", None, |o| write_value(o, v));
-                }
-            }
-            Kind::Summary => {
-                for &(q, v) in &m.quantiles {
-                    if q.is_finite() {
-                        s.sample(out, "", Some(("quantile", q)), |o| write_f64(o, v));
-                    }
-                }
-                if let Some(sum) = m.sum {
-                    s.sample(out, "_sum", None, |o| write_f64(o, sum));
-                }
-                if let Some(c) = m.count {
-                    s.sample(out, "_count", None, |o| write_int(o, c));
-                }
-            }
-            Kind::Histogram => {
-                let mut cumulative = 0u64;
-                for (&b, &c) in m.bounds.iter().zip(&m.counts) {
-                    cumulative = cumulative.saturating_add(c);
-                    // An explicit +Inf bound would duplicate the `le="+Inf"` bucket below.
-                    if b != f64::INFINITY {
-                        s.sample(out, "_bucket", Some(("le", b)), |o| {
-                            write_int(o, cumulative)
-                        });
-                    }
-                }
-                s.sample(out, "_bucket", Some(("le", f64::INFINITY)), |o| {
-                    write_int(o, total)
-                });
-                if let Some(sum) = m.sum {
-                    s.sample(out, "_sum", None, |o| write_f64(o, sum));
-                }
-                s.sample(out, "_count", None, |o| write_int(o, total));
-            }
-            Kind::Set | Kind::Distribution => {}
-        }
-        Ok(())
+        self.fill_labels(&m.tags, reserved)
     }
 
-    fn render_labels(&mut self, tags: &Tags, reserved: Option<&str>) -> Result<(), Unsupported> {
-        self.labels.clear();
-        self.label_names.clear();
+    fn fill_labels(&mut self, tags: &Tags, reserved: Option<&str>) -> Result<(), Unsupported> {
+        self.text.clear();
+        self.spans.clear();
         let mut renamed = false;
         for (k, v) in tags.iter() {
             if k.is_empty() {
                 continue;
             }
-            if !self.labels.is_empty() {
-                self.labels.push(b',');
-            }
-            let start = self.labels.len();
-            renamed |= write_label_name(&mut self.labels, k);
-            let end = self.labels.len();
-            if reserved.is_some_and(|r| r.as_bytes() == &self.labels[start..end]) {
+            let start = self.text.len();
+            renamed |= write_label_name(&mut self.text, k);
+            if reserved.is_some_and(|r| r == &self.text[start..]) {
                 return Err(Unsupported::RESERVED_LABEL);
             }
-            self.label_names.push((start, end));
-            self.labels.extend_from_slice(b"=\"");
-            write_label_value(&mut self.labels, v);
-            self.labels.push(b'"');
+            let name_end = self.text.len();
+            self.text.push_str(v);
+            self.spans.push((name_end, self.text.len()));
         }
         // Tag keys are unique, so only a rewrite can produce a duplicate label name.
         if renamed {
-            let names = &self.label_names;
-            for (i, &(a0, a1)) in names.iter().enumerate() {
-                for &(b0, b1) in &names[i + 1..] {
-                    if self.labels[a0..a1] == self.labels[b0..b1] {
-                        return Err(Unsupported::LABEL_CLASH);
-                    }
+            let mut rest = self.labels();
+            while let Some((a, _)) = rest.next() {
+                if rest.any(|(b, _)| a == b) {
+                    return Err(Unsupported::LABEL_CLASH);
                 }
             }
         }
         Ok(())
+    }
+
+    /// The labels from tags, `(name, value)`, in tag order.
+    pub(crate) fn labels(&self) -> Labels<'_> {
+        Labels {
+            text: &self.text,
+            spans: &self.spans,
+            at: 0,
+        }
+    }
+
+    pub(crate) fn label_count(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Label `i` in tag order, `(name, value)`.
+    pub(crate) fn label(&self, i: usize) -> Option<(&str, &str)> {
+        let start = match i.checked_sub(1) {
+            Some(prev) => self.spans.get(prev)?.1,
+            None => 0,
+        };
+        let &(name_end, value_end) = self.spans.get(i)?;
+        Some((
+            self.text.get(start..name_end)?,
+            self.text.get(name_end..value_end)?,
+        ))
+    }
+
+    /// Calls `sample(suffix, extra_label, value)` for each sample of the metric `fill` took:
+    /// `suffix` goes after the family name (`_bucket`, `_sum`), `extra_label` is `le` or
+    /// `quantile` with its bound.
+    pub(crate) fn samples(
+        &self,
+        m: &Metric,
+        mut sample: impl FnMut(&str, Option<(&'static str, f64)>, Value),
+    ) {
+        match m.kind {
+            Kind::Counter | Kind::Gauge => {
+                if let Some(v) = m.value {
+                    sample("", None, v);
+                }
+            }
+            Kind::Summary => {
+                for &(q, v) in &m.quantiles {
+                    if q.is_finite() {
+                        sample("", Some(("quantile", q)), Value::F64(v));
+                    }
+                }
+                if let Some(sum) = m.sum {
+                    sample("_sum", None, Value::F64(sum));
+                }
+                if let Some(c) = m.count {
+                    sample("_count", None, Value::U64(c));
+                }
+            }
+            Kind::Histogram => histogram_samples(m, sample),
+            Kind::Set | Kind::Distribution => {}
+        }
+    }
+}
+
+/// Checks the values a kind needs, the part of `Shape::fill` after the name.
+fn check_values(m: &Metric) -> Result<(), Unsupported> {
+    match m.kind {
+        Kind::Counter | Kind::Gauge if m.value.is_none() => Err(Unsupported::MISSING_VALUE),
+        Kind::Histogram => histogram_total(m).map(|_| ()),
+        Kind::Summary
+            if m.count.is_none()
+                && m.sum.is_none()
+                && !m.quantiles.iter().any(|(q, _)| q.is_finite()) =>
+        {
+            Err(Unsupported::NOTHING_TO_WRITE)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn histogram_samples(m: &Metric, mut sample: impl FnMut(&str, Option<(&'static str, f64)>, Value)) {
+    let total = m.counts.iter().fold(0u64, |a, &c| a.saturating_add(c));
+    let mut cumulative = 0u64;
+    for (&b, &c) in m.bounds.iter().zip(&m.counts) {
+        cumulative = cumulative.saturating_add(c);
+        // An explicit +Inf bound would duplicate the `le="+Inf"` bucket below.
+        if b != f64::INFINITY {
+            sample("_bucket", Some(("le", b)), Value::U64(cumulative));
+        }
+    }
+    sample("_bucket", Some(("le", f64::INFINITY)), Value::U64(total));
+    if let Some(sum) = m.sum {
+        sample("_sum", None, Value::F64(sum));
+    }
+    sample("_count", None, Value::U64(total));
+}
+
+/// The labels of a `Shape`, `(name, value)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Labels<'a> {
+    text: &'a str,
+    spans: &'a [(usize, usize)],
+    at: usize,
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (&(name_end, value_end), rest) = self.spans.split_first()?;
+        let item = (
+            self.text.get(self.at..name_end)?,
+            self.text.get(name_end..value_end)?,
+        );
+        self.spans = rest;
+        self.at = value_end;
+        Some(item)
     }
 }
 
 struct Series<'a> {
     name: &'a str,
     labels: &'a [u8],
-    ts_ms: i64,
+    ts_ms: Option<i64>,
 }
 
 impl Series<'_> {
@@ -221,8 +329,10 @@ impl Series<'_> {
         }
         out.push(b' ');
         value(out);
-        out.push(b' ');
-        write_int(out, self.ts_ms);
+        if let Some(ts) = self.ts_ms {
+            out.push(b' ');
+            write_int(out, ts);
+        }
         out.push(b'\n');
     }
 }
@@ -249,7 +359,7 @@ fn write_f64(out: &mut Vec<u8>, v: f64) {
 }
 
 /// An `le` or `quantile` value, spelled as the Go clients do so the series match theirs.
-fn write_label_float(out: &mut Vec<u8>, v: f64) {
+pub(crate) fn write_label_float(out: &mut Vec<u8>, v: f64) {
     match Decimal::new(v) {
         Some(d) => d.write_go_g(out),
         None => write_f64(out, v),
@@ -275,20 +385,20 @@ fn write_metric_name(out: &mut String, name: &str) {
 }
 
 /// Returns whether the name had to be rewritten.
-fn write_label_name(out: &mut Vec<u8>, name: &str) -> bool {
+fn write_label_name(out: &mut String, name: &str) -> bool {
     let inner = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     if name.bytes().all(inner) && !name.starts_with(|c: char| c.is_ascii_digit()) {
-        out.extend_from_slice(name.as_bytes());
+        out.push_str(name);
         return false;
     }
     for (i, c) in name.chars().enumerate() {
         if i == 0 && c.is_ascii_digit() {
-            out.push(b'_');
+            out.push('_');
         }
         out.push(if c.is_ascii() && inner(c as u8) {
-            c as u8
+            c
         } else {
-            b'_'
+            '_'
         });
     }
     true
@@ -555,6 +665,23 @@ mod tests {
              # TYPE a gauge\na{h=\"x\"} 1 0\n\
              # TYPE a gauge\na{h=\"x\"} 1 0\n"
         );
+    }
+
+    #[test]
+    fn untimed_samples_have_no_timestamp() {
+        let mut h = histogram();
+        h.bounds = vec![1.0];
+        h.counts = vec![1, 2];
+        let mut e = PrometheusEncoder::untimed();
+        assert_eq!(
+            enc_with(&mut e, &h).unwrap(),
+            "# TYPE http_latency histogram\n\
+             http_latency_bucket{le=\"1\"} 1\n\
+             http_latency_bucket{le=\"+Inf\"} 3\n\
+             http_latency_sum 42.5\n\
+             http_latency_count 3\n"
+        );
+        assert_eq!(e.content_type(), "text/plain; version=0.0.4; charset=utf-8");
     }
 
     #[test]

@@ -1,12 +1,222 @@
-//! Delivery of a metric stream. This version writes one format to stdout; destinations
-//! (Graphite, InfluxDB, Prometheus, … over the network) plug in beside it as sinks.
+//! Delivery of a metric stream to backends (`tlm-publish`), or in one format to stdout.
+//!
+//! Each destination URL (`target`) gets an encoder and one or more lanes (`lane`): threads
+//! that send batches in order over a transport (`transport`: TCP with a replay window, UDP,
+//! HTTP, file), retry with backoff (`backoff`), keep what waits in a memory-then-disk queue
+//! (`queue`, `spool`) and count every point's fate (`counters`). Destinations are
+//! independent: each has its own queues, so a slow one does not hold back the others until
+//! its own memory budget is spent. `docs/delivery.md` states what is promised.
+
+pub mod backoff;
+pub mod batch;
+pub mod build;
+pub mod counters;
+pub mod destination;
+pub mod lane;
+pub mod progress;
+pub mod queue;
+pub mod spool;
+pub mod target;
+pub mod transport;
 
 use crate::encode::{encoder, Encoder, Format};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::Output;
 use crate::log::RateLimit;
 use crate::metric::Metric;
 use crate::stream::{Prepared, StreamSink};
+use destination::Destination;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use target::Target;
+
+/// Delivery settings shared by every destination (some can be overridden per destination
+/// in its URL: `batch`, `linger`, `concurrency`, `timeout`).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Points per batch.
+    pub batch: usize,
+    /// Longest a batch stays open before it is sent.
+    pub linger: Duration,
+    /// Lanes per destination.
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Memory budget of a destination's queue, split over its lanes.
+    pub buffer_bytes: usize,
+    pub spool: Option<PathBuf>,
+    pub spool_max: u64,
+    pub drain_timeout: Duration,
+    pub replay_window: Duration,
+    pub replay_bytes: usize,
+    /// Extra headers for generic HTTP destinations.
+    pub headers: Vec<(String, String)>,
+    pub token_file: Option<PathBuf>,
+    pub hmac_key_file: Option<PathBuf>,
+    pub dry_run: bool,
+    /// Format for stdout and for `file:` destinations without `?format=`.
+    pub format: Format,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            batch: 5000,
+            linger: Duration::from_secs(1),
+            concurrency: 1,
+            timeout: Duration::from_secs(10),
+            retries: 5,
+            backoff_min: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(30),
+            buffer_bytes: 256 << 20,
+            spool: None,
+            spool_max: 1 << 30,
+            drain_timeout: Duration::from_secs(30),
+            replay_window: Duration::from_secs(30),
+            replay_bytes: 64 << 20,
+            headers: Vec::new(),
+            token_file: None,
+            hmac_key_file: None,
+            dry_run: false,
+            format: Format::Ndjson,
+        }
+    }
+}
+
+/// When the lanes must stop trying: zero until the command is finishing.
+#[derive(Debug, Default)]
+pub struct Shutdown {
+    deadline_ns: AtomicI64,
+}
+
+impl Shutdown {
+    pub fn set_deadline(&self, ns: i64) {
+        self.deadline_ns.store(ns.max(1), Relaxed);
+    }
+
+    pub fn due(&self) -> bool {
+        let d = self.deadline_ns.load(Relaxed);
+        d != 0 && crate::time::now_ns() >= d
+    }
+}
+
+/// The stream sink of `tlm-publish`: every metric to every destination, and to stdout in
+/// `--format` when there are no destinations.
+pub struct Publisher {
+    destinations: Vec<Destination>,
+    stdout: Option<FormatWriter>,
+    /// Whether some destination has several lanes, so series must be hashed.
+    hashing: bool,
+}
+
+impl Publisher {
+    pub fn start(targets: &[Target], opts: &Options) -> Result<Publisher> {
+        let terminating = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(sig, terminating.clone())
+                .map_err(|e| Error::internal(format!("cannot watch signals: {e}")))?;
+        }
+        let destinations = targets
+            .iter()
+            .map(|t| Destination::start(t, opts, terminating.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        report_on_sigusr1(&destinations)?;
+        let stdout = destinations
+            .is_empty()
+            .then(|| FormatWriter::new(opts.format));
+        let hashing = destinations.iter().any(|d| d.lanes() > 1);
+        Ok(Publisher {
+            destinations,
+            stdout,
+            hashing,
+        })
+    }
+
+    /// Whether every destination delivered or kept (spooled) every point.
+    fn check_losses(&self) -> Result<()> {
+        let lost: u64 = self
+            .destinations
+            .iter()
+            .map(|d| d.counters.snapshot().dropped)
+            .sum();
+        if lost > 0 {
+            return Err(Error::unavailable(format!(
+                "{lost} points were not delivered (see the dropped= counts above)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Logs every destination's counters on SIGUSR1, from a thread of its own.
+fn report_on_sigusr1(destinations: &[Destination]) -> Result<()> {
+    let watched: Vec<(String, Arc<counters::Counters>)> = destinations
+        .iter()
+        .map(|d| (d.label.clone(), d.counters.clone()))
+        .collect();
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1])
+        .map_err(|e| Error::internal(format!("cannot watch SIGUSR1: {e}")))?;
+    std::thread::Builder::new()
+        .name("sigusr1".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                for (label, c) in &watched {
+                    c.log("stats", label);
+                }
+            }
+        })
+        .map_err(|e| Error::internal(format!("cannot start the SIGUSR1 thread: {e}")))?;
+    Ok(())
+}
+
+/// A hash of the series (name and tags) that picks a metric's lane.
+pub fn series_hash(m: &Metric) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x0074_6c6d_2d70_7562).build_hasher();
+    h.write(m.name.as_bytes());
+    for (k, v) in m.tags.iter() {
+        h.write_u8(0);
+        h.write(k.as_bytes());
+        h.write_u8(0);
+        h.write(v.as_bytes());
+    }
+    h.finish()
+}
+
+impl StreamSink for Publisher {
+    fn batch(&mut self, metrics: &[Metric], _prepared: &Prepared, out: &mut Output) -> Result<()> {
+        let now = crate::time::now_ns();
+        for m in metrics {
+            let hash = if self.hashing { series_hash(m) } else { 0 };
+            for d in &mut self.destinations {
+                d.add(m, hash, now)?;
+            }
+            if let Some(w) = &mut self.stdout {
+                w.write(m, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self, now: i64, _idle: bool, _out: &mut Output) -> Result<()> {
+        self.destinations.iter_mut().try_for_each(|d| d.linger(now))
+    }
+
+    fn finish(&mut self, out: &mut Output) -> Result<()> {
+        if let Some(w) = &mut self.stdout {
+            w.finish(out)?;
+        }
+        for d in &mut self.destinations {
+            d.finish()?;
+            d.counters.log("summary", &d.label);
+        }
+        self.check_losses()
+    }
+}
 
 /// Counts of one publishing run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
