@@ -23,7 +23,7 @@ _tlm__publish() {
 
     case "${cmd}" in
         tlm__publish)
-            opts="-f -i -H -v -q -h -V --format --input --batch --linger --concurrency --timeout --retries --backoff --max-backoff --buffer --spool --spool-max --drain-timeout --replay-window --replay-max --dry-run --header --token-file --hmac-key-file --max-line-bytes --strict --threads --verbose --quiet --log-level --log-format --help --version"
+            opts="-f -i -H -v -q -h -V --format --input --batch --linger --concurrency --timeout --retries --backoff --max-backoff --buffer --spool --spool-max --drain-timeout --replay-window --replay-max --serve --serve-ttl --dry-run --header --token-file --hmac-key-file --max-line-bytes --strict --threads --verbose --quiet --log-level --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -94,6 +94,14 @@ _tlm__publish() {
                     return 0
                     ;;
                 --replay-max)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --serve)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --serve-ttl)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -18,6 +18,8 @@ complete -c tlm-publish -l spool-max -d 'Disk budget per destination; beyond it 
 complete -c tlm-publish -l drain-timeout -d 'At end of input or SIGTERM, how long to keep delivering before spooling (or losing) the rest' -r
 complete -c tlm-publish -l replay-window -d 'How much recently sent data TCP destinations resend after a reconnect (0s: none)' -r
 complete -c tlm-publish -l replay-max -d 'Upper bound on the replay window\'s memory per lane' -r
+complete -c tlm-publish -l serve -d 'Serve the latest value of every series for Prometheus to scrape at http://ADDR/metrics' -r
+complete -c tlm-publish -l serve-ttl -d 'Drop a series from --serve when no new value came for this long' -r
 complete -c tlm-publish -s H -l header -d 'Extra header for http(s):// destinations, `NAME: VALUE` (repeatable)' -r
 complete -c tlm-publish -l token-file -d 'File holding a bearer token (InfluxDB 2: its API token) for HTTP destinations' -r -F
 complete -c tlm-publish -l hmac-key-file -d 'Key file for signing statsd:// datagrams (Brubeck statsd-secure HMAC-SHA256)' -r -F

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod collect;
 pub mod encode;
 pub mod error;
+pub mod httpd;
 pub mod io;
 pub mod log;
 pub mod metric;

@@ -13,22 +13,22 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// A running `tlm-publish` with stdin open, so a test can pace its input.
-struct Publish {
+pub(crate) struct Publish {
     child: Child,
     stdin: Option<std::process::ChildStdin>,
     err: thread::JoinHandle<String>,
     out: thread::JoinHandle<String>,
 }
 
-struct Done {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Done {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Done {
     /// `key=N` from the summary line of destination `dest`.
-    fn count(&self, dest: &str, key: &str) -> u64 {
+    pub(crate) fn count(&self, dest: &str, key: &str) -> u64 {
         let line = self
             .stderr
             .lines()
@@ -39,13 +39,13 @@ impl Done {
             .unwrap_or_else(|| panic!("no {key}= in {line}"))
     }
 
-    fn assert_ok(&self) {
+    pub(crate) fn assert_ok(&self) {
         assert_eq!(self.status.code(), Some(0), "stderr:\n{}", self.stderr);
     }
 }
 
 impl Publish {
-    fn start(args: &[&str]) -> Publish {
+    pub(crate) fn start(args: &[&str]) -> Publish {
         let mut child = Command::new(bin("tlm-publish"))
             .args(args)
             .stdin(Stdio::piped())
@@ -74,14 +74,14 @@ impl Publish {
         }
     }
 
-    fn send(&mut self, lines: &str) {
+    pub(crate) fn send(&mut self, lines: &str) {
         let w = self.stdin.as_mut().expect("stdin open");
         w.write_all(lines.as_bytes()).expect("write to tlm-publish");
         w.flush().expect("flush");
     }
 
     /// Closes stdin and waits (at most `limit`) for the exit.
-    fn finish(mut self, limit: Duration) -> Done {
+    pub(crate) fn finish(mut self, limit: Duration) -> Done {
         drop(self.stdin.take());
         let start = Instant::now();
         let status = loop {
@@ -107,7 +107,7 @@ impl Publish {
 }
 
 /// Gauge `name` with value `i` at second `t0 + i`, one line each.
-fn gauges(name: &str, t0: i64, range: std::ops::Range<i64>) -> String {
+pub(crate) fn gauges(name: &str, t0: i64, range: std::ops::Range<i64>) -> String {
     range
         .map(|i| {
             format!(
@@ -119,7 +119,11 @@ fn gauges(name: &str, t0: i64, range: std::ops::Range<i64>) -> String {
 }
 
 /// The rows of an InfluxQL answer as column → value maps.
-fn table(db: &Influx, name: &str, q: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+pub(crate) fn table(
+    db: &Influx,
+    name: &str,
+    q: &str,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let v = db.query(name, q);
     let series = &v["results"][0]["series"][0];
     let columns: Vec<String> = series["columns"]
@@ -498,4 +502,76 @@ fn dry_run_prints_exact_payloads() {
         "{}",
         done.stdout
     );
+}
+
+/// `--serve` answers a real Prometheus scrape with the latest value per series, and a
+/// `pushgateway://` destination pushes to a real Pushgateway that the same Prometheus scrapes.
+#[test]
+fn prometheus_scrapes_serve_and_the_pushgateway() {
+    use super::sinks::Prom;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let serve = format!("127.0.0.1:{port}");
+    let prom = Prom::start_private(Some(&serve), true);
+    let pg = prom.pushgateway_port().expect("pushgateway");
+    let p = unique("expo");
+    let now_ns = now_s() * 1_000_000_000;
+    let line = |name: &str, v: u64, host: &str| {
+        format!(
+            "{{\"name\":\"{p}.{name}\",\"kind\":\"counter\",\"temporality\":\"cumulative\",\"value\":{v},\"ts\":{now_ns},\"tags\":{{\"host\":\"{host}\"}}}}\n"
+        )
+    };
+    let mut run = Publish::start(&[
+        "--serve",
+        &serve,
+        "--linger",
+        "100ms",
+        &format!("pushgateway://127.0.0.1:{pg}/job/tlm/site/lab"),
+    ]);
+    run.send(&(line("req", 5, "a") + &line("req", 9, "a") + &line("req", 4, "b")));
+    assert!(
+        prom.wait_targets_up(Duration::from_secs(20)),
+        "scrape targets up"
+    );
+    let want = |job: &str| {
+        let q = format!("{p}_req_total{{job=\"{job}\"}}");
+        let start = Instant::now();
+        loop {
+            let v = prom.query(&q, None);
+            let mut got: Vec<(String, String)> = v["data"]["result"]
+                .as_array()
+                .expect("result")
+                .iter()
+                .map(|r| {
+                    (
+                        r["metric"]["host"].as_str().unwrap_or("").to_string(),
+                        r["value"][1].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect();
+            got.sort();
+            if got.len() == 2 || start.elapsed() > Duration::from_secs(15) {
+                return (got, v);
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let expect = vec![
+        ("a".to_string(), "9".to_string()),
+        ("b".to_string(), "4".to_string()),
+    ];
+    let (got, v) = want("scrape");
+    assert_eq!(got, expect, "--serve: {v}");
+    // Prometheus scrapes the gateway with honor_labels: the pushed job name is kept.
+    let (got, v) = want("tlm");
+    assert_eq!(got, expect, "pushgateway: {v}");
+    assert_eq!(
+        v["data"]["result"][0]["metric"]["site"], "lab",
+        "grouping label: {v}"
+    );
+    let done = run.finish(Duration::from_secs(20));
+    done.assert_ok();
 }

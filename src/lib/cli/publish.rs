@@ -24,6 +24,9 @@ Examples:
   # Relay to a statsd server with signed datagrams (Brubeck statsd-secure)
   tlm-publish --hmac-key-file /etc/tlm/statsd.key statsd://10.0.0.5:8125 < raw.ndjson
 
+  # A scrape endpoint for Prometheus, and a Pushgateway group
+  tlm-agg --window 10s --cumulative | tlm-publish --serve 127.0.0.1:9102 pushgateway://127.0.0.1:9091/job/edge
+
   # Show the exact payloads without sending anything
   tlm-publish --dry-run influx://127.0.0.1:8086/tlm < metrics.ndjson
 
@@ -44,11 +47,13 @@ Examples:
 /// Destinations: graphite://HOST[:2003] (plaintext, `?tags=`), graphite+pickle://HOST[:2004],
 /// graphite+udp://HOST[:2003], influx://HOST[:8086]/DB (`?rp=&user=&password-file=&create=`),
 /// influx2://HOST[:8086]?org=O&bucket=B&token-file=F, prometheus://HOST[:9090][/api/v1/write],
+/// pushgateway://HOST[:9091]/job/NAME[/LABEL/VALUE] (latest value per series, each --linger),
 /// opentsdb://HOST[:4242] (HTTP /api/put), opentsdb+telnet://HOST[:4242],
 /// statsd://HOST[:8125] (`?hmac-key-file=&mtu=&timer=ms|h|d&tags=`), http(s)://HOST/PATH
 /// (`?format=ndjson|json|…&method=&token-file=`), file:PATH (`?format=&rotate-size=&rotate-every=`).
 /// Every destination also takes `?batch=&linger=&concurrency=&timeout=&name=`.
-/// With no destination, metrics go to stdout in --format.
+/// With no destination (and no --serve), metrics go to stdout in --format. --serve ADDR
+/// answers Prometheus scrapes with the latest value of every series.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "tlm-publish", version, after_help = EXAMPLES, after_long_help = format!("{EXAMPLES}\n\n{}", super::exit_status_help()))]
 pub struct PublishArgs {
@@ -139,6 +144,19 @@ pub struct PublishArgs {
     #[arg(long, env = "TLM_PUBLISH_REPLAY_MAX", default_value = "64MiB", value_name = "SIZE", help_heading = "Delivery", value_parser = size_arg)]
     pub replay_max: u64,
 
+    /// Serve the latest value of every series for Prometheus to scrape at http://ADDR/metrics
+    #[arg(
+        long,
+        env = "TLM_PUBLISH_SERVE",
+        value_name = "ADDR",
+        help_heading = "Delivery"
+    )]
+    pub serve: Option<String>,
+
+    /// Drop a series from --serve when no new value came for this long
+    #[arg(long, env = "TLM_PUBLISH_SERVE_TTL", default_value = "5m", value_name = "DURATION", help_heading = "Delivery", value_parser = crate::time::duration_arg)]
+    pub serve_ttl: i64,
+
     /// Print each payload exactly as it would be sent, to stdout, and send nothing
     #[arg(long, env = "TLM_PUBLISH_DRY_RUN", help_heading = "Delivery")]
     pub dry_run: bool,
@@ -224,6 +242,8 @@ impl PublishArgs {
             hmac_key_file: self.hmac_key_file.clone(),
             dry_run: self.dry_run,
             format: self.format,
+            serve: self.serve.clone(),
+            serve_ttl: duration(self.serve_ttl),
         })
     }
 }

@@ -29,6 +29,7 @@ pub fn encoder(target: &Target, opts: &Options) -> Result<Box<dyn Encoder + Send
         Protocol::GraphitePickle => Box::new(encode::PickleEncoder::with_tags(tag_mode(target)?)),
         Protocol::Influx | Protocol::Influx2 => Box::new(encode::InfluxEncoder::default()),
         Protocol::RemoteWrite => Box::new(encode::RemoteWriteEncoder::default()),
+        Protocol::Pushgateway => Box::new(super::expose::PushEncoder::default()),
         Protocol::OpenTsdb => Box::new(encode::OpenTsdbJsonEncoder::default()),
         Protocol::OpenTsdbTelnet => Box::new(encode::OpenTsdbTelnetEncoder::default()),
         Protocol::Statsd => {
@@ -231,6 +232,16 @@ fn http_request(target: &Target, opts: &Options) -> Result<(Request, Setup)> {
                 &target.path
             };
             format!("{base}{path}")
+        }
+        Protocol::Pushgateway => {
+            if !target.path.starts_with("/job/") && !target.path.starts_with("/metrics/job/") {
+                return Err(bad(
+                    target,
+                    "expected pushgateway://HOST:PORT/job/NAME[/LABEL/VALUE…]",
+                ));
+            }
+            let path = target.path.strip_prefix("/metrics").unwrap_or(&target.path);
+            format!("{base}/metrics{path}")
         }
         Protocol::OpenTsdb => format!(
             "{base}{}",

@@ -12,6 +12,7 @@ pub mod batch;
 pub mod build;
 pub mod counters;
 pub mod destination;
+pub mod expose;
 pub mod lane;
 pub mod progress;
 pub mod queue;
@@ -60,6 +61,10 @@ pub struct Options {
     pub dry_run: bool,
     /// Format for stdout and for `file:` destinations without `?format=`.
     pub format: Format,
+    /// Address of the scrape endpoint (`--serve`).
+    pub serve: Option<String>,
+    /// How long a series stays on the scrape endpoint without a new value.
+    pub serve_ttl: Duration,
 }
 
 impl Default for Options {
@@ -83,6 +88,8 @@ impl Default for Options {
             hmac_key_file: None,
             dry_run: false,
             format: Format::Ndjson,
+            serve: None,
+            serve_ttl: Duration::from_secs(300),
         }
     }
 }
@@ -109,6 +116,8 @@ impl Shutdown {
 pub struct Publisher {
     destinations: Vec<Destination>,
     stdout: Option<FormatWriter>,
+    exposition: Option<Arc<expose::Exposition>>,
+    unsupported_log: RateLimit,
     /// Whether some destination has several lanes, so series must be hashed.
     hashing: bool,
 }
@@ -125,15 +134,46 @@ impl Publisher {
             .map(|t| Destination::start(t, opts, terminating.clone()))
             .collect::<Result<Vec<_>>>()?;
         report_on_sigusr1(&destinations)?;
-        let stdout = destinations
-            .is_empty()
+        let exposition = opts
+            .serve
+            .as_deref()
+            .map(|addr| serve(addr, opts.serve_ttl))
+            .transpose()?;
+        let stdout = (destinations.is_empty() && exposition.is_none())
             .then(|| FormatWriter::new(opts.format));
         let hashing = destinations.iter().any(|d| d.lanes() > 1);
         Ok(Publisher {
             destinations,
             stdout,
+            exposition,
+            unsupported_log: RateLimit::default(),
             hashing,
         })
+    }
+
+    /// Updates the scrape endpoint's store with a batch, under one lock.
+    fn expose(&mut self, metrics: &[Metric], now: i64) {
+        let Some(exposition) = &self.exposition else {
+            return;
+        };
+        let Ok(mut latest) = exposition.latest.lock() else {
+            return;
+        };
+        for m in metrics {
+            if let Err(e) = latest.update(m, now) {
+                if let Some(suppressed) = self.unsupported_log.allow() {
+                    crate::log!(
+                        Warn,
+                        "unsupported",
+                        dest = "--serve",
+                        name = m.name,
+                        kind = m.kind,
+                        reason = e.reason,
+                        suppressed = suppressed
+                    );
+                }
+            }
+        }
     }
 
     /// Whether every destination delivered or kept (spooled) every point.
@@ -150,6 +190,21 @@ impl Publisher {
         }
         Ok(())
     }
+}
+
+/// Starts the scrape endpoint on `addr`.
+fn serve(addr: &str, ttl: Duration) -> Result<Arc<expose::Exposition>> {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| Error::unavailable(format!("--serve {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::unavailable(format!("--serve {addr}: {e}")))?;
+    let exposition = expose::Exposition::new(ttl.as_nanos() as i64);
+    let stop = Arc::new(AtomicBool::new(false));
+    crate::httpd::spawn(listener, exposition.clone(), stop)
+        .map_err(|e| Error::internal(format!("cannot start the --serve thread: {e}")))?;
+    crate::log!(Info, "serving", url = format!("http://{bound}/metrics"));
+    Ok(exposition)
 }
 
 /// Logs every destination's counters on SIGUSR1, from a thread of its own.
@@ -199,6 +254,7 @@ impl StreamSink for Publisher {
                 w.write(m, out)?;
             }
         }
+        self.expose(metrics, now);
         Ok(())
     }
 

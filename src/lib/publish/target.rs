@@ -21,6 +21,8 @@ pub enum Protocol {
     Influx2,
     /// Prometheus remote_write 1.0 (protobuf + snappy).
     RemoteWrite,
+    /// A Prometheus Pushgateway group (`/metrics/job/NAME`), the latest value per series.
+    Pushgateway,
     /// OpenTSDB HTTP `/api/put`.
     OpenTsdb,
     /// OpenTSDB telnet `put` lines over TCP.
@@ -34,7 +36,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    const SCHEMES: [(&'static str, Protocol); 13] = [
+    const SCHEMES: [(&'static str, Protocol); 14] = [
         ("graphite", Protocol::Graphite),
         ("graphite+tcp", Protocol::Graphite),
         ("graphite+pickle", Protocol::GraphitePickle),
@@ -42,6 +44,7 @@ impl Protocol {
         ("influx", Protocol::Influx),
         ("influx2", Protocol::Influx2),
         ("prometheus", Protocol::RemoteWrite),
+        ("pushgateway", Protocol::Pushgateway),
         ("opentsdb", Protocol::OpenTsdb),
         ("opentsdb+telnet", Protocol::OpenTsdbTelnet),
         ("statsd", Protocol::Statsd),
@@ -56,6 +59,7 @@ impl Protocol {
             Protocol::GraphitePickle => 2004,
             Protocol::Influx | Protocol::Influx2 => 8086,
             Protocol::RemoteWrite => 9090,
+            Protocol::Pushgateway => 9091,
             Protocol::OpenTsdb | Protocol::OpenTsdbTelnet => 4242,
             Protocol::Statsd => 8125,
             Protocol::Http if scheme == "https" => 443,
@@ -72,6 +76,7 @@ impl Protocol {
             Protocol::Influx => &["rp", "user", "password-file", "create"],
             Protocol::Influx2 => &["org", "bucket", "token-file"],
             Protocol::RemoteWrite | Protocol::OpenTsdb => &["token-file"],
+            Protocol::Pushgateway => &["token-file", "method"],
             Protocol::OpenTsdbTelnet => &[],
             Protocol::Statsd => &["hmac-key-file", "mtu", "timer", "tags"],
             Protocol::Http => &["format", "token-file", "method"],
@@ -114,7 +119,7 @@ impl Target {
     pub fn parse(text: &str) -> Result<Target> {
         let bad = |why: &str| Error::usage(format!("destination `{text}`: {why}"));
         let (scheme, rest) = split_scheme(text).ok_or_else(|| {
-            bad("expected SCHEME://HOST[:PORT][/PATH][?OPTIONS] or file:PATH (schemes: graphite, graphite+pickle, graphite+udp, influx, influx2, prometheus, opentsdb, opentsdb+telnet, statsd, http, https, file)")
+            bad("expected SCHEME://HOST[:PORT][/PATH][?OPTIONS] or file:PATH (schemes: graphite, graphite+pickle, graphite+udp, influx, influx2, prometheus, pushgateway, opentsdb, opentsdb+telnet, statsd, http, https, file)")
         })?;
         let protocol = Protocol::SCHEMES
             .iter()
