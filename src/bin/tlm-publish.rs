@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tlm::cli::publish::PublishArgs;
 use tlm::io::{expand_inputs, Output};
+use tlm::publish::progress::FileProgress;
 use tlm::publish::Publisher;
 
 #[global_allocator]
@@ -21,11 +22,10 @@ fn run(args: PublishArgs) -> tlm::Result<()> {
     // Batches open for --linger are sealed on this tick, so a slow stream is not held back.
     let tick = (!targets.is_empty())
         .then(|| (opts.linger / 4).clamp(Duration::from_millis(20), Duration::from_millis(250)));
-    tlm::stream::run(
-        inputs,
-        &args.input.stream_options(tick),
-        &mut publisher,
-        &mut Output::stdout(),
-    )?;
+    let mut stream = args.input.stream_options(tick);
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    stream.bytes_read = Some(read.clone());
+    let _progress = FileProgress::start(&inputs, read);
+    tlm::stream::run(inputs, &stream, &mut publisher, &mut Output::stdout())?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::time::now_ns;
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,6 +110,8 @@ pub struct StreamOptions {
     /// Lines are handed to the decoders in blocks of about this many bytes (at least one
     /// read), fewer when a live input has nothing more to read yet.
     pub block_bytes: usize,
+    /// Bytes read so far, for a progress bar.
+    pub bytes_read: Option<Arc<AtomicU64>>,
 }
 
 impl Default for StreamOptions {
@@ -119,6 +122,7 @@ impl Default for StreamOptions {
             tick: None,
             threads: default_threads(),
             block_bytes: 0,
+            bytes_read: None,
         }
     }
 }
@@ -222,6 +226,7 @@ pub fn run_with(
     let sizes = BlockSizes {
         max_line: opts.max_line_bytes,
         target: opts.block_bytes,
+        read: opts.bytes_read.clone(),
     };
     spawn("reader", move || {
         let (blocks, result) = read_blocks(&inputs, sizes, &to_workers, &free_blocks);
@@ -343,11 +348,12 @@ impl MainLoop<'_> {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct BlockSizes {
     max_line: usize,
     /// Bytes a block is filled to while the input has more to read at once.
     target: usize,
+    read: Option<Arc<AtomicU64>>,
 }
 
 /// Cuts every input into blocks of whole lines; returns how many blocks were sent.
@@ -387,6 +393,12 @@ fn read_blocks(
                     )
                 }
             };
+            if let Some(read) = &sizes.read {
+                read.fetch_add(
+                    block.data.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
             if block.lines.is_empty() {
                 spare = Some(block);
             } else {
