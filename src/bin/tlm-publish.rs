@@ -26,6 +26,13 @@ fn run(args: PublishArgs) -> tlm::Result<()> {
     let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     stream.bytes_read = Some(read.clone());
     let _progress = FileProgress::start(&inputs, read);
-    tlm::stream::run(inputs, &stream, &mut publisher, &mut Output::stdout())?;
+    let hooks = publisher.hooks();
+    tlm::stream::run_with(
+        inputs,
+        &stream,
+        hooks,
+        &mut publisher,
+        &mut Output::stdout(),
+    )?;
     Ok(())
 }

@@ -7,6 +7,7 @@ mod golden;
 mod harness;
 mod pipeline;
 mod publish;
+mod publish_peers;
 mod sinks;
 mod sinks_smoke;
 mod statsd;

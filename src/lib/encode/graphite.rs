@@ -62,6 +62,10 @@ impl GraphiteEncoder {
 }
 
 impl Encoder for GraphiteEncoder {
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
         all_or_nothing(out, |out| {
             let secs = m.ts.div_euclid(1_000_000_000);
@@ -104,7 +108,7 @@ impl Paths {
         mut point: impl FnMut(&[u8], Value),
     ) -> Result<(), Unsupported> {
         self.name.clear();
-        write_clean(&mut self.name, &m.name, b";");
+        write_clean(&mut self.name, &m.name, &PATH);
         self.tags.clear();
         match self.mode {
             TagMode::Tagged => write_tags(&mut self.tags, &m.tags),
@@ -132,7 +136,7 @@ fn fold_tags(out: &mut Vec<u8>, tags: &Tags) {
     for (_, v) in tags.iter() {
         if !v.is_empty() {
             out.push(b'.');
-            write_clean(out, v, b";.");
+            write_clean(out, v, &PATH_SEGMENT);
         }
     }
 }
@@ -143,7 +147,7 @@ fn write_tags(out: &mut Vec<u8>, tags: &Tags) {
             continue;
         }
         out.push(b';');
-        write_clean(out, k, b";!^=");
+        write_clean(out, k, &TAG_KEY);
         out.push(b'=');
         let v = match v.strip_prefix('~') {
             Some(rest) => {
@@ -152,21 +156,50 @@ fn write_tags(out: &mut Vec<u8>, tags: &Tags) {
             }
             None => v,
         };
-        write_clean(out, v, b";");
+        write_clean(out, v, &PATH);
     }
 }
 
-/// Appends `s` with whitespace, control characters and the ASCII bytes in `forbidden`
-/// replaced by `_`, one `_` per character.
-pub(crate) fn write_clean(out: &mut Vec<u8>, s: &str, forbidden: &[u8]) {
-    let plain = |b: u8| b > b' ' && b < 0x7f && !forbidden.contains(&b);
-    if s.bytes().all(plain) {
+/// The bytes a piece of text may keep as they are: printable ASCII except a set of
+/// separators. A table rather than a search of the separators per byte, since every name and
+/// tag of every point passes through it.
+pub(crate) struct Clean {
+    plain: [bool; 256],
+    forbidden: &'static [u8],
+}
+
+impl Clean {
+    pub(crate) const fn new(forbidden: &'static [u8]) -> Clean {
+        let mut plain = [false; 256];
+        let mut b = b' ' + 1;
+        while b < 0x7f {
+            plain[b as usize] = true;
+            b += 1;
+        }
+        let mut i = 0;
+        while i < forbidden.len() {
+            plain[forbidden[i] as usize] = false;
+            i += 1;
+        }
+        Clean { plain, forbidden }
+    }
+}
+
+pub(crate) const PATH: Clean = Clean::new(b";");
+const PATH_SEGMENT: Clean = Clean::new(b";.");
+const TAG_KEY: Clean = Clean::new(b";!^=");
+
+/// Appends `s` with whitespace, control characters and the separators of `clean` replaced
+/// by `_`, one `_` per character.
+pub(crate) fn write_clean(out: &mut Vec<u8>, s: &str, clean: &Clean) {
+    if s.bytes().all(|b| clean.plain[b as usize]) {
         out.extend_from_slice(s.as_bytes());
         return;
     }
     for c in s.chars() {
-        let bad =
-            c.is_whitespace() || c.is_control() || (c.is_ascii() && forbidden.contains(&(c as u8)));
+        let bad = c.is_whitespace()
+            || c.is_control()
+            || (c.is_ascii() && clean.forbidden.contains(&(c as u8)));
         if bad {
             out.push(b'_');
         } else {

@@ -32,6 +32,10 @@ pub struct InfluxEncoder {
 }
 
 impl Encoder for InfluxEncoder {
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
         all_or_nothing(out, |out| self.write(m, out))
     }

@@ -181,6 +181,13 @@ pub trait Encoder {
     fn content_type(&self) -> &'static str {
         "text/plain; charset=utf-8"
     }
+
+    /// Whether `encode`'s output depends on the metric alone (no state carried from one
+    /// metric to the next), so that metrics can be encoded on any thread by any instance
+    /// and the bytes concatenated in order.
+    fn stateless(&self) -> bool {
+        false
+    }
 }
 
 /// The encoder for `format`, ready for a stream of metrics.
@@ -200,6 +207,10 @@ pub fn encoder(format: Format) -> Box<dyn Encoder + Send> {
 pub struct NdjsonEncoder;
 
 impl Encoder for NdjsonEncoder {
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
         crate::ndjson::encode::encode(m, out);
         Ok(())
@@ -216,6 +227,10 @@ impl Encoder for NdjsonEncoder {
 pub struct JsonArrayEncoder;
 
 impl Encoder for JsonArrayEncoder {
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
         NdjsonEncoder.encode(m, out)
     }

@@ -34,6 +34,10 @@ pub struct OpenTsdbJsonEncoder {
 }
 
 impl Encoder for OpenTsdbTelnetEncoder {
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
         all_or_nothing(out, |out| {
             let ts = timestamp(m.ts);
@@ -57,6 +61,10 @@ impl Encoder for OpenTsdbTelnetEncoder {
 }
 
 impl Encoder for OpenTsdbJsonEncoder {
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
         // Cleaned names hold only letters, digits and `-_./`, so they are JSON strings
         // needing no escapes.

@@ -64,6 +64,10 @@ impl std::fmt::Debug for Snappy {
 }
 
 impl Encoder for RemoteWriteEncoder {
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
         all_or_nothing(out, |out| self.write(m, out))
     }

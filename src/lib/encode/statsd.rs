@@ -4,7 +4,7 @@
 //! statsd carries raw observations and leaves the aggregation to the server, so summaries
 //! and histograms, which are already aggregates, have no statsd form.
 
-use super::graphite::write_clean;
+use super::graphite::{write_clean, Clean};
 use super::{all_or_nothing, Encoder, Unsupported};
 use crate::metric::{Kind, Metric, Tags, Temporality, Value};
 use crate::ndjson::encode::{write_f64, write_value};
@@ -67,14 +67,18 @@ impl Default for StatsdEncoder {
 }
 
 impl Encoder for StatsdEncoder {
+    fn stateless(&self) -> bool {
+        true
+    }
+
     fn encode(&mut self, m: &Metric, out: &mut Vec<u8>) -> Result<(), Unsupported> {
         all_or_nothing(out, |out| self.write(m, out))
     }
 }
 
-const NAME_SPECIALS: &[u8] = b":|@#";
-const TAG_KEY_SPECIALS: &[u8] = b":|@#,";
-const TAG_VALUE_SPECIALS: &[u8] = b"|@#,";
+const NAME_SPECIALS: Clean = Clean::new(b":|@#");
+const TAG_KEY_SPECIALS: Clean = Clean::new(b":|@#,");
+const TAG_VALUE_SPECIALS: Clean = Clean::new(b"|@#,");
 
 impl StatsdEncoder {
     /// Tags on, distributions written with `timer`.
@@ -102,7 +106,7 @@ impl StatsdEncoder {
             return Err(Unsupported::EMPTY_NAME);
         }
         self.name.clear();
-        write_clean(&mut self.name, &m.name, NAME_SPECIALS);
+        write_clean(&mut self.name, &m.name, &NAME_SPECIALS);
         self.tags.clear();
         if self.tags_on {
             write_tags(&mut self.tags, &m.tags);
@@ -233,7 +237,7 @@ impl Line<'_> {
         let mut wrote = false;
         // An empty member would be a line without a value, which statsd rejects.
         for member in m.members.iter().filter(|s| !s.is_empty()) {
-            self.write(out, |o| write_clean(o, member, NAME_SPECIALS), b"s");
+            self.write(out, |o| write_clean(o, member, &NAME_SPECIALS), b"s");
             wrote = true;
         }
         if wrote {
@@ -247,10 +251,10 @@ impl Line<'_> {
 fn write_tags(out: &mut Vec<u8>, tags: &Tags) {
     for (k, v) in tags.iter().filter(|(k, _)| !k.is_empty()) {
         out.extend_from_slice(if out.is_empty() { b"|#" } else { b"," });
-        write_clean(out, k, TAG_KEY_SPECIALS);
+        write_clean(out, k, &TAG_KEY_SPECIALS);
         if !v.is_empty() {
             out.push(b':');
-            write_clean(out, v, TAG_VALUE_SPECIALS);
+            write_clean(out, v, &TAG_VALUE_SPECIALS);
         }
     }
 }

@@ -253,7 +253,12 @@ fn http_request(target: &Target, opts: &Options) -> Result<(Request, Setup)> {
         ),
         _ => {
             headers.extend(opts.headers.iter().cloned());
-            format!("{}://{}{}", target.scheme, target.authority(), target.path)
+            let mut url = format!("{}://{}{}", target.scheme, target.authority(), target.path);
+            for (i, (k, v)) in target.query.iter().enumerate() {
+                url.push(if i == 0 { '?' } else { '&' });
+                url.push_str(&format!("{}={}", percent_encode(k), percent_encode(v)));
+            }
+            url
         }
     };
     if matches!(

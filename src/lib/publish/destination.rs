@@ -130,25 +130,48 @@ impl Destination {
         self.lanes.len()
     }
 
+    /// Whether metrics can be encoded for this destination on any thread (see
+    /// `Encoder::stateless`), and handed over as bytes with `add_encoded`.
+    pub fn stateless(&self) -> bool {
+        self.lanes.iter().all(|l| l.encoder.stateless())
+    }
+
     /// Encodes `m` into the open batch of lane `hash % lanes`.
     pub fn add(&mut self, m: &Metric, hash: u64, now_ns: i64) -> Result<()> {
         let k = (hash % self.lanes.len() as u64) as usize;
         let lane = &mut self.lanes[k];
         if let Err(e) = lane.encoder.encode(m, &mut lane.body) {
-            Counters::add(&self.counters.unsupported, 1);
-            if let Some(suppressed) = self.unsupported_log.allow() {
-                crate::log!(
-                    Warn,
-                    "unsupported",
-                    dest = self.label,
-                    name = m.name,
-                    kind = m.kind,
-                    reason = e.reason,
-                    suppressed = suppressed
-                );
-            }
+            self.unsupported(m, e.reason);
             return Ok(());
         }
+        self.added(k, now_ns)
+    }
+
+    /// Appends what a stateless encoder made of one metric on another thread.
+    pub fn add_encoded(&mut self, encoded: &[u8], hash: u64, now_ns: i64) -> Result<()> {
+        let k = (hash % self.lanes.len() as u64) as usize;
+        self.lanes[k].body.extend_from_slice(encoded);
+        self.added(k, now_ns)
+    }
+
+    /// Counts and logs (rate-limited) a metric this destination's format cannot carry.
+    pub fn unsupported(&mut self, m: &Metric, reason: &str) {
+        Counters::add(&self.counters.unsupported, 1);
+        if let Some(suppressed) = self.unsupported_log.allow() {
+            crate::log!(
+                Warn,
+                "unsupported",
+                dest = self.label,
+                name = m.name,
+                kind = m.kind,
+                reason = reason,
+                suppressed = suppressed
+            );
+        }
+    }
+
+    fn added(&mut self, k: usize, now_ns: i64) -> Result<()> {
+        let lane = &mut self.lanes[k];
         if lane.points == 0 {
             lane.opened_ns = now_ns;
         }

@@ -20,12 +20,13 @@ pub mod spool;
 pub mod target;
 pub mod transport;
 
+use crate::encode::Unsupported;
 use crate::encode::{encoder, Encoder, Format};
 use crate::error::{Error, Result};
 use crate::io::Output;
 use crate::log::RateLimit;
 use crate::metric::Metric;
-use crate::stream::{Prepared, StreamSink};
+use crate::stream::{Hooks, Prepare, Prepared, StreamSink};
 use destination::Destination;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
@@ -115,6 +116,10 @@ impl Shutdown {
 /// `--format` when there are no destinations.
 pub struct Publisher {
     destinations: Vec<Destination>,
+    /// Per destination: its metrics arrive encoded by `ParallelEncode`.
+    encoded_elsewhere: Vec<bool>,
+    targets: Vec<Target>,
+    opts: Options,
     stdout: Option<FormatWriter>,
     exposition: Option<Arc<expose::Exposition>>,
     unsupported_log: RateLimit,
@@ -143,12 +148,58 @@ impl Publisher {
             .then(|| FormatWriter::new(opts.format));
         let hashing = destinations.iter().any(|d| d.lanes() > 1);
         Ok(Publisher {
+            encoded_elsewhere: vec![false; destinations.len()],
+            targets: targets.to_vec(),
+            opts: opts.clone(),
             destinations,
             stdout,
             exposition,
             unsupported_log: RateLimit::default(),
             hashing,
         })
+    }
+
+    /// Work for the decoder threads: encoding for every destination whose encoder is
+    /// stateless, and hashing series to lanes, so the command's thread only copies bytes.
+    pub fn hooks(&mut self) -> Hooks {
+        let stateless: Vec<bool> = self
+            .destinations
+            .iter()
+            .map(Destination::stateless)
+            .collect();
+        if !stateless.iter().any(|&s| s) && !self.hashing {
+            return Hooks::default();
+        }
+        self.encoded_elsewhere = stateless.clone();
+        let (targets, opts, hashing) = (self.targets.clone(), self.opts.clone(), self.hashing);
+        let factory = move || -> Box<dyn Prepare> {
+            let encoders = targets
+                .iter()
+                .zip(&stateless)
+                .map(|(t, &s)| {
+                    s.then(|| build::encoder(t, &opts).unwrap_or_else(|_| Box::new(Refuse)))
+                })
+                .collect();
+            Box::new(ParallelEncode { encoders, hashing })
+        };
+        Hooks {
+            prepare: Some(Arc::new(factory)),
+            combine: None,
+        }
+    }
+
+    fn add_prepared(&mut self, m: &Metric, mut encoded: &[u8], hash: u64, now: i64) -> Result<()> {
+        for (d, &elsewhere) in self.destinations.iter_mut().zip(&self.encoded_elsewhere) {
+            if !elsewhere {
+                d.add(m, hash, now)?;
+                continue;
+            }
+            match take_encoded(&mut encoded) {
+                Ok(bytes) => d.add_encoded(bytes, hash, now)?,
+                Err(reason) => d.unsupported(m, reason),
+            }
+        }
+        Ok(())
     }
 
     /// Updates the scrape endpoint's store with a batch, under one lock.
@@ -242,13 +293,83 @@ pub fn series_hash(m: &Metric) -> u64 {
     h.finish()
 }
 
+/// Marks a metric a stateless encoder refused, followed by the reason's length (u16) and text.
+const REFUSED: u32 = u32::MAX;
+
+/// Encodes a metric for each stateless destination into the prepared key, each encoding
+/// behind its length (or `REFUSED` and the reason), and hashes its series.
+struct ParallelEncode {
+    encoders: Vec<Option<Box<dyn Encoder + Send>>>,
+    hashing: bool,
+}
+
+impl Prepare for ParallelEncode {
+    fn prepare(&mut self, m: &Metric, key: &mut Vec<u8>) -> u64 {
+        for enc in self.encoders.iter_mut().flatten() {
+            let at = key.len();
+            key.extend_from_slice(&[0; 4]);
+            match enc.encode(m, key) {
+                Ok(()) => {
+                    let n = (key.len() - at - 4) as u32;
+                    key[at..at + 4].copy_from_slice(&n.to_le_bytes());
+                }
+                Err(e) => {
+                    key[at..at + 4].copy_from_slice(&REFUSED.to_le_bytes());
+                    key.extend_from_slice(&(e.reason.len() as u16).to_le_bytes());
+                    key.extend_from_slice(e.reason.as_bytes());
+                }
+            }
+        }
+        if self.hashing {
+            series_hash(m)
+        } else {
+            0
+        }
+    }
+}
+
+/// Takes one destination's part off the front of a prepared key: its bytes, or the reason
+/// its encoder refused the metric.
+fn take_encoded<'a>(rest: &mut &'a [u8]) -> std::result::Result<&'a [u8], &'a str> {
+    let word = |b: &[u8], n: usize| {
+        b.get(..n)
+            .map(|w| w.iter().rev().fold(0usize, |a, &x| a << 8 | x as usize))
+    };
+    let len = word(rest, 4).ok_or("internal: short prepared key")?;
+    if len == REFUSED as usize {
+        let n = word(&rest[4..], 2).ok_or("internal: short prepared key")?;
+        let reason = rest.get(6..6 + n).ok_or("internal: short prepared key")?;
+        *rest = &rest[6 + n..];
+        return Err(std::str::from_utf8(reason).unwrap_or("unsupported"));
+    }
+    let bytes = rest.get(4..4 + len).ok_or("internal: short prepared key")?;
+    *rest = &rest[4 + len..];
+    Ok(bytes)
+}
+
+/// Stands in for an encoder that could not be built on a decoder thread (it was built once
+/// already, so this does not happen): refuses every metric, visibly.
+struct Refuse;
+
+impl Encoder for Refuse {
+    fn encode(&mut self, _m: &Metric, _out: &mut Vec<u8>) -> std::result::Result<(), Unsupported> {
+        Err(Unsupported {
+            reason: "internal: no encoder on this thread",
+        })
+    }
+}
+
 impl StreamSink for Publisher {
-    fn batch(&mut self, metrics: &[Metric], _prepared: &Prepared, out: &mut Output) -> Result<()> {
+    fn batch(&mut self, metrics: &[Metric], prepared: &Prepared, out: &mut Output) -> Result<()> {
         let now = crate::time::now_ns();
-        for m in metrics {
-            let hash = if self.hashing { series_hash(m) } else { 0 };
-            for d in &mut self.destinations {
-                d.add(m, hash, now)?;
+        for (i, m) in metrics.iter().enumerate() {
+            if prepared.is_empty() {
+                let hash = if self.hashing { series_hash(m) } else { 0 };
+                for d in &mut self.destinations {
+                    d.add(m, hash, now)?;
+                }
+            } else {
+                self.add_prepared(m, prepared.key(i), prepared.hash(i), now)?;
             }
             if let Some(w) = &mut self.stdout {
                 w.write(m, out)?;

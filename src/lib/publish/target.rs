@@ -112,6 +112,9 @@ pub struct Target {
     /// The path, from its leading `/` (empty when none); for `file:` the file path.
     pub path: String,
     pub options: Vec<(String, String)>,
+    /// For `http(s)://`: query parameters that are not tlm options, kept for the request URL
+    /// (`http://h/write?db=x&format=influx` sends `?db=x`).
+    pub query: Vec<(String, String)>,
 }
 
 impl Target {
@@ -127,7 +130,14 @@ impl Target {
             .map(|&(_, p)| p)
             .ok_or_else(|| bad(&format!("unknown scheme `{scheme}`")))?;
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let options = parse_options(query).map_err(|e| bad(&e))?;
+        let (options, query): (Vec<_>, Vec<_>) = parse_options(query)
+            .map_err(|e| bad(&e))?
+            .into_iter()
+            .partition(|(k, _)| {
+                protocol != Protocol::Http
+                    || COMMON_OPTIONS.contains(&k.as_str())
+                    || protocol.options().contains(&k.as_str())
+            });
         for (k, _) in &options {
             if !COMMON_OPTIONS.contains(&k.as_str()) && !protocol.options().contains(&k.as_str()) {
                 let mut known: Vec<&str> = COMMON_OPTIONS.to_vec();
@@ -150,6 +160,7 @@ impl Target {
                 port: 0,
                 path: path.into(),
                 options,
+                query,
             });
         }
         let rest = rest
@@ -167,6 +178,7 @@ impl Target {
             port: port.unwrap_or_else(|| protocol.default_port(scheme)),
             path: path.into(),
             options,
+            query,
         })
     }
 
@@ -341,6 +353,13 @@ mod tests {
         assert_eq!(t.label(), "ingest");
         let t = Target::parse("http://h/p?token-file=%2Ftmp%2Ft").unwrap();
         assert_eq!(t.option("token-file"), Some("/tmp/t"));
+        let t = Target::parse("http://h/write?db=x%20y&format=influx&rp=a").unwrap();
+        assert_eq!(t.option("format"), Some("influx"));
+        let rest = [
+            ("db".to_string(), "x y".to_string()),
+            ("rp".into(), "a".into()),
+        ];
+        assert_eq!(t.query, rest, "other parameters belong to the receiver");
     }
 
     #[test]

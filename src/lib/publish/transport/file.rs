@@ -1,7 +1,8 @@
 //! Appends batches to a file, rotating it by size or age (`file:PATH?rotate-size=…`).
 //!
-//! A rotated file is renamed to `PATH.YYYYMMDDTHHMMSSZ` (a counter is added if that name
-//! exists), so `ls` lists them in order and a shipper can pick up closed files.
+//! A rotated file is renamed to `PATH.YYYYMMDDTHHMMSSmmmZ` (with `-0001`, `-0002`… when
+//! several rotate within a millisecond), so `ls` lists them in order and a shipper can pick
+//! up closed files.
 
 use super::{io_reason, SendError, SendResult, Transport};
 use crate::publish::batch::Batch;
@@ -65,16 +66,18 @@ impl FileTransport {
 
     fn rotate(&mut self) -> SendResult {
         self.file = None;
+        // 2026-11-22T02:09:58.479Z -> 20261122T020958479Z, then -0001, -0002… within one
+        // millisecond: fixed width, so names sort in rotation order.
         let stamp = crate::time::format_rfc3339_ms(crate::time::now_ns());
-        let compact: String = stamp[..19]
+        let compact: String = stamp
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
             .collect();
-        let base = format!("{}.{compact}Z", self.path.display());
+        let base = format!("{}.{compact}", self.path.display());
         let mut target = PathBuf::from(&base);
         let mut n = 1;
         while target.exists() {
-            target = PathBuf::from(format!("{base}.{n}"));
+            target = PathBuf::from(format!("{base}-{n:04}"));
             n += 1;
         }
         std::fs::rename(&self.path, &target).map_err(|e| {
@@ -106,8 +109,11 @@ impl Transport for FileTransport {
 
     fn close(&mut self) -> SendResult {
         if let Some(f) = self.file.take() {
-            f.sync_data()
-                .map_err(|e| SendError::Retry(io_reason("syncing", &e)))?;
+            match f.sync_data() {
+                // Devices and pipes (`file:/dev/stderr`) have nothing to sync.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                other => other.map_err(|e| SendError::Retry(io_reason("syncing", &e)))?,
+            }
         }
         Ok(())
     }
