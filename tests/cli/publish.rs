@@ -575,3 +575,89 @@ fn prometheus_scrapes_serve_and_the_pushgateway() {
     let done = run.finish(Duration::from_secs(20));
     done.assert_ok();
 }
+
+/// SIGUSR1 logs the counters; SIGTERM with input still open delivers what was read, then
+/// exits 0.
+#[test]
+fn sigusr1_reports_and_sigterm_delivers_then_exits_0() {
+    let db = sinks::influx();
+    let p = unique("term");
+    let dest = format!("influx://127.0.0.1:{}/{p}", db.http_port());
+    let mut run = Publish::start(&["--linger", "10s", &dest]);
+    run.send(&gauges(&format!("{p}.v"), now_s() - 100, 0..50));
+    thread::sleep(Duration::from_millis(500));
+    let pid = run.child.id() as i32;
+    // SAFETY: kill(2) on the PID of a child this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGUSR1) }, 0);
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let done = run.finish(Duration::from_secs(20));
+    done.assert_ok();
+    let stats = done
+        .stderr
+        .lines()
+        .find(|l| l.contains("event=stats"))
+        .expect("a stats line");
+    assert!(
+        stats.contains(&format!("dest={dest}")) && stats.contains("queued=0"),
+        "{stats}"
+    );
+    assert_eq!(done.count(&dest, "sent"), 50, "{}", done.stderr);
+    let rows = table(db, &p, &format!("SELECT count(v) FROM \"{p}\""));
+    assert_eq!(rows[0]["count"], 50, "{rows:?}");
+}
+
+/// A spool on a disk that fills up (a 64 KiB tmpfs in a user and mount namespace): what does
+/// not fit is dropped, logged at error level, and the run exits 69.
+#[test]
+fn a_full_spool_disk_drops_loudly() {
+    if Command::new("unshare")
+        .args(["-rm", "true"])
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        panic!("this test needs `unshare -rm` (user and mount namespaces)");
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir = TempDir::new("diskfull");
+    let input = dir.0.join("in.ndjson");
+    std::fs::write(
+        &input,
+        gauges("diskfull.value.with.a.longer.name", now_s() - 100, 0..3000),
+    )
+    .expect("input");
+    let spool = dir.0.join("spool");
+    std::fs::create_dir_all(&spool).expect("spool dir");
+    let script = format!(
+        "mount -t tmpfs -o size=64k tmpfs {spool} && {bin} --batch 100 --retries 1 --backoff 20ms --drain-timeout 1s --buffer 0 --spool {spool} influx://127.0.0.1:{port}/db < {input}",
+        spool = spool.display(),
+        bin = bin("tlm-publish").display(),
+        input = input.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains("event=summary"))
+        .expect("summary");
+    let field = |k: &str| {
+        log_field(summary, k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect(k)
+    };
+    assert!(field("spooled") > 0 && field("dropped") > 0, "{summary}");
+    assert_eq!(field("spooled") + field("dropped"), 3000, "{summary}");
+    assert!(
+        stderr.contains("level=error") && stderr.contains("event=dropped"),
+        "{stderr}"
+    );
+}

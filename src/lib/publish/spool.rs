@@ -86,10 +86,6 @@ impl Spool {
         self.entries.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
@@ -284,7 +280,7 @@ mod tests {
         s.push_back(&batch("b", 1)).unwrap();
         s.push_back(&batch("c", 2)).unwrap();
         s.push_front(&batch("a", 3)).unwrap();
-        assert_eq!((s.len(), s.points()), (3, 6));
+        assert_eq!(s.points(), 6);
         drop(s);
         let mut s = Spool::open(&dir, u64::MAX).unwrap();
         assert_eq!(s.bytes(), 3 * (HEADER as u64 + 1));

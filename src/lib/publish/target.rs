@@ -83,19 +83,6 @@ impl Protocol {
             Protocol::File => &["format", "rotate-size", "rotate-every"],
         }
     }
-
-    /// Whether a success means the backend acknowledged the data, rather than that the
-    /// kernel accepted the bytes.
-    pub fn acknowledged(self) -> bool {
-        !matches!(
-            self,
-            Protocol::Graphite
-                | Protocol::GraphitePickle
-                | Protocol::GraphiteUdp
-                | Protocol::OpenTsdbTelnet
-                | Protocol::Statsd
-        )
-    }
 }
 
 /// Options every destination takes.
@@ -381,14 +368,5 @@ mod tests {
             assert!(e.to_string().contains(why), "{text}: {e}");
             assert_eq!(e.exit, crate::Exit::Usage);
         }
-    }
-
-    #[test]
-    fn acknowledgement_by_protocol() {
-        assert!(!Protocol::Graphite.acknowledged());
-        assert!(!Protocol::Statsd.acknowledged());
-        assert!(Protocol::Influx.acknowledged());
-        assert!(Protocol::RemoteWrite.acknowledged());
-        assert!(Protocol::File.acknowledged());
     }
 }
