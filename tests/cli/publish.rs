@@ -173,7 +173,7 @@ fn aggregated_stream_reaches_graphite_and_influx() {
     let file = dir.0.join("in.ndjson");
     std::fs::write(&file, input).expect("write input");
     let out = sh(&format!(
-        "tlm-agg --window 10s < {} | tlm-publish graphite://127.0.0.1:{} influx://127.0.0.1:{}/{p}",
+        "tlm-agg --window 10s < {} | tlm-publish graphite://127.0.0.1:{} 'influx://127.0.0.1:{}/{p}?precision=s'",
         file.display(),
         c.plaintext_port(),
         i.http_port()
@@ -194,6 +194,7 @@ fn aggregated_stream_reaches_graphite_and_influx() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["req"], 55, "{rows:?}");
     assert_eq!(rows[0]["host"], "h1", "{rows:?}");
+    assert_eq!(rows[0]["time"], (t0 + 10) * 1_000_000_000, "written in seconds: {rows:?}");
 }
 
 #[test]

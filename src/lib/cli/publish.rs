@@ -45,7 +45,7 @@ Examples:
 /// destination are logged at the end and on SIGUSR1. Exit status 69 if any point was lost.
 ///
 /// Destinations: graphite://HOST[:2003] (plaintext, `?tags=`), graphite+pickle://HOST[:2004],
-/// graphite+udp://HOST[:2003], influx://HOST[:8086]/DB (`?rp=&user=&password-file=&create=`),
+/// graphite+udp://HOST[:2003], influx://HOST[:8086]/DB (`?rp=&user=&password-file=&create=&precision=`),
 /// influx2://HOST[:8086]?org=O&bucket=B&token-file=F, prometheus://HOST[:9090][/api/v1/write],
 /// pushgateway://HOST[:9091]/job/NAME[/LABEL/VALUE] (latest value per series, each --linger),
 /// opentsdb://HOST[:4242] (HTTP /api/put), opentsdb+telnet://HOST[:4242],

@@ -25,10 +25,39 @@ use crate::ndjson::encode::{write_f64, write_int};
 /// escaped in line protocol and are written as an escaped space, and a leading `#` in the
 /// measurement becomes `_` because the line would otherwise be a comment. Units are not
 /// written.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InfluxEncoder {
     /// `measurement,tags` for the metric in hand.
     series: Vec<u8>,
+    /// Nanoseconds per unit of the written timestamp (1 for `ns`, 1e9 for `s`).
+    unit_ns: i64,
+}
+
+impl Default for InfluxEncoder {
+    fn default() -> Self {
+        InfluxEncoder {
+            series: Vec::new(),
+            unit_ns: 1,
+        }
+    }
+}
+
+impl InfluxEncoder {
+    /// Timestamps in `precision` (`ns`, `us`, `ms`, `s`: InfluxDB's `precision=` values),
+    /// rounded towards the past; `None` for another name.
+    pub fn with_precision(precision: &str) -> Option<InfluxEncoder> {
+        let unit_ns = match precision {
+            "ns" | "n" => 1,
+            "us" | "u" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            _ => return None,
+        };
+        Some(InfluxEncoder {
+            unit_ns,
+            ..InfluxEncoder::default()
+        })
+    }
 }
 
 impl Encoder for InfluxEncoder {
@@ -92,7 +121,7 @@ impl InfluxEncoder {
             Kind::Set | Kind::Distribution => return Err(Unsupported::RAW_SET_OR_DISTRIBUTION),
         }
         out.push(b' ');
-        write_int(out, m.ts);
+        write_int(out, m.ts.div_euclid(self.unit_ns));
         out.push(b'\n');
         Ok(())
     }
@@ -267,6 +296,23 @@ mod tests {
         assert_eq!(enc(&m).unwrap(), "trailing. value=5i 1\n");
         let m = Metric::gauge(".leading", Value::U64(5), 1);
         assert_eq!(enc(&m).unwrap(), ".leading value=5i 1\n");
+    }
+
+    #[test]
+    fn precision_rounds_towards_the_past() {
+        let m = Metric::gauge("cpu.load", Value::U64(1), -1_500_000_001);
+        let enc = |p| {
+            let mut out = Vec::new();
+            InfluxEncoder::with_precision(p)
+                .unwrap()
+                .encode(&m, &mut out)
+                .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(enc("s"), "cpu load=1i -2\n");
+        assert_eq!(enc("ms"), "cpu load=1i -1501\n");
+        assert_eq!(enc("ns"), "cpu load=1i -1500000001\n");
+        assert!(InfluxEncoder::with_precision("h").is_none());
     }
 
     #[test]

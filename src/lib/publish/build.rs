@@ -27,7 +27,15 @@ pub fn encoder(target: &Target, opts: &Options) -> Result<Box<dyn Encoder + Send
             Box::new(encode::GraphiteEncoder::with_tags(tag_mode(target)?))
         }
         Protocol::GraphitePickle => Box::new(encode::PickleEncoder::with_tags(tag_mode(target)?)),
-        Protocol::Influx | Protocol::Influx2 => Box::new(encode::InfluxEncoder::default()),
+        Protocol::Influx | Protocol::Influx2 => {
+            let p = precision(target);
+            Box::new(encode::InfluxEncoder::with_precision(p).ok_or_else(|| {
+                bad(
+                    target,
+                    &format!("precision `{p}`: expected ns, us, ms or s"),
+                )
+            })?)
+        }
         Protocol::RemoteWrite => Box::new(encode::RemoteWriteEncoder::default()),
         Protocol::Pushgateway => Box::new(super::expose::PushEncoder::default()),
         Protocol::OpenTsdb => Box::new(encode::OpenTsdbJsonEncoder::default()),
@@ -49,6 +57,11 @@ pub fn encoder(target: &Target, opts: &Options) -> Result<Box<dyn Encoder + Send
         Protocol::Http | Protocol::File => return format_encoder(target, opts),
     };
     Ok(e)
+}
+
+/// `?precision=` (default `ns`), checked when the encoder is built.
+fn precision(target: &Target) -> &str {
+    target.option("precision").unwrap_or("ns")
 }
 
 fn tag_mode(target: &Target) -> Result<TagMode> {
@@ -203,7 +216,15 @@ fn http_request(target: &Target, opts: &Options) -> Result<(Request, Setup)> {
                 };
                 setup = Some((req, Vec::new()));
             }
-            let mut url = format!("{base}/write?db={}&precision=ns", percent_encode(db));
+            let mut url = format!(
+                "{base}/write?db={}&precision={}",
+                percent_encode(db),
+                // InfluxDB 1.x spells microseconds `u`, 2.x `us`.
+                match precision(target) {
+                    "us" => "u",
+                    p => p,
+                }
+            );
             if let Some(rp) = target.option("rp") {
                 url.push_str(&format!("&rp={}", percent_encode(rp)));
             }
@@ -218,9 +239,13 @@ fn http_request(target: &Target, opts: &Options) -> Result<(Request, Setup)> {
                 headers.push(("Authorization".into(), format!("Token {token}")));
             }
             format!(
-                "{base}/api/v2/write?org={}&bucket={}&precision=ns",
+                "{base}/api/v2/write?org={}&bucket={}&precision={}",
                 percent_encode(org),
-                percent_encode(bucket)
+                percent_encode(bucket),
+                match precision(target) {
+                    "u" => "us",
+                    p => p,
+                }
             )
         }
         Protocol::RemoteWrite => {
@@ -426,6 +451,13 @@ mod tests {
             setup.url,
             "http://127.0.0.1:8086/query?q=CREATE%20DATABASE%20%22my%20db%22"
         );
+        let t = Target::parse("influx://h/db?precision=s").unwrap();
+        assert!(http_request(&t, &opts)
+            .unwrap()
+            .0
+            .url
+            .ends_with("precision=s"));
+        assert!(encoder(&Target::parse("influx://h/db?precision=h").unwrap(), &opts).is_err());
         let t = Target::parse("influx://h/db?create=false").unwrap();
         assert!(http_request(&t, &opts).unwrap().1.is_none());
         let t = Target::parse("influx://h").unwrap();

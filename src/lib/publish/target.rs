@@ -73,8 +73,8 @@ impl Protocol {
         match self {
             Protocol::Graphite | Protocol::GraphitePickle => &["tags"],
             Protocol::GraphiteUdp => &["tags", "mtu"],
-            Protocol::Influx => &["rp", "user", "password-file", "create"],
-            Protocol::Influx2 => &["org", "bucket", "token-file"],
+            Protocol::Influx => &["rp", "user", "password-file", "create", "precision"],
+            Protocol::Influx2 => &["org", "bucket", "token-file", "precision"],
             Protocol::RemoteWrite | Protocol::OpenTsdb => &["token-file"],
             Protocol::Pushgateway => &["token-file", "method"],
             Protocol::OpenTsdbTelnet => &[],
