@@ -194,7 +194,11 @@ fn aggregated_stream_reaches_graphite_and_influx() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["req"], 55, "{rows:?}");
     assert_eq!(rows[0]["host"], "h1", "{rows:?}");
-    assert_eq!(rows[0]["time"], (t0 + 10) * 1_000_000_000, "written in seconds: {rows:?}");
+    assert_eq!(
+        rows[0]["time"],
+        (t0 + 10) * 1_000_000_000,
+        "written in seconds: {rows:?}"
+    );
 }
 
 #[test]
