@@ -35,12 +35,17 @@ complete -c tlm-collect -n "__fish_tlm_collect_needs_command" -s v -l verbose -d
 complete -c tlm-collect -n "__fish_tlm_collect_needs_command" -s q -l quiet -d 'Log less (repeat to log errors only); adjusts --log-level downwards'
 complete -c tlm-collect -n "__fish_tlm_collect_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tlm-collect -n "__fish_tlm_collect_needs_command" -s V -l version -d 'Print version'
-complete -c tlm-collect -n "__fish_tlm_collect_needs_command" -f -a "system" -d 'CPU time and utilisation, memory and swap, load, uptime and process counts from /proc'
+complete -c tlm-collect -n "__fish_tlm_collect_needs_command" -f -a "system" -d 'CPU, memory and swap, load, uptime, processes, disks, file systems, network, sockets, vm from /proc'
+complete -c tlm-collect -n "__fish_tlm_collect_needs_command" -f -a "exec" -d 'Run a program every interval and read what it prints as metrics (a plugin)'
+complete -c tlm-collect -n "__fish_tlm_collect_needs_command" -f -a "nginx" -d 'nginx stub_status: connections by state, accepts, handled, requests'
+complete -c tlm-collect -n "__fish_tlm_collect_needs_command" -f -a "prometheus" -d 'Scrape a Prometheus text exposition (node_exporter, any /metrics)'
 complete -c tlm-collect -n "__fish_tlm_collect_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand system" -s i -l interval -d 'Time between collections, aligned to the wall clock' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand system" -s n -l count -d 'Stop after this many collections (0: run until SIGINT/SIGTERM)' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand system" -s t -l tag -d 'Static tag added to every metric (repeatable), e.g. --tag role=edge' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand system" -l proc-root -d 'Where procfs is mounted (a container may bind the host\'s elsewhere)' -r -F
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand system" -l mount -d 'Only file systems mounted at paths matching this glob (repeatable)' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand system" -l interface -d 'Only network interfaces matching this glob (repeatable), e.g. --interface \'eth*\'' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand system" -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
 warn\t''
 info\t''
@@ -51,5 +56,56 @@ json\t'one JSON object per line'"
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand system" -s v -l verbose -d 'Log more (repeat for more detail); adjusts --log-level upwards'
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand system" -s q -l quiet -d 'Log less (repeat to log errors only); adjusts --log-level downwards'
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand system" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand help; and not __fish_seen_subcommand_from system help" -f -a "system" -d 'CPU time and utilisation, memory and swap, load, uptime and process counts from /proc'
-complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand help; and not __fish_seen_subcommand_from system help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -s i -l interval -d 'Time between collections, aligned to the wall clock' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -s n -l count -d 'Stop after this many collections (0: run until SIGINT/SIGTERM)' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -s t -l tag -d 'Static tag added to every metric (repeatable), e.g. --tag role=edge' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -l input-format -d 'What the program prints: detected from its first line by default' -r -f -a "auto\t'Guess from the first non-empty line'
+ndjson\t'tlm metric v1'
+graphite\t'Graphite plaintext: path value [timestamp]'
+influx\t'InfluxDB line protocol'
+prometheus\t'Prometheus text exposition'
+statsd\t'statsd lines: name:value|type'"
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -l timeout -d 'Kill a run (and what it started) after this long; the collection reports collect.up 0' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -l log-format -d 'Log line format on stderr' -r -f -a "kv\t'key=value pairs, one event per line'
+json\t'one JSON object per line'"
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -s v -l verbose -d 'Log more (repeat for more detail); adjusts --log-level upwards'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -s q -l quiet -d 'Log less (repeat to log errors only); adjusts --log-level downwards'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -s i -l interval -d 'Time between collections, aligned to the wall clock' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -s n -l count -d 'Stop after this many collections (0: run until SIGINT/SIGTERM)' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -s t -l tag -d 'Static tag added to every metric (repeatable), e.g. --tag role=edge' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -l timeout -d 'Give up on a request after this long; the collection reports collect.up 0' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -l log-format -d 'Log line format on stderr' -r -f -a "kv\t'key=value pairs, one event per line'
+json\t'one JSON object per line'"
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -s v -l verbose -d 'Log more (repeat for more detail); adjusts --log-level upwards'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -s q -l quiet -d 'Log less (repeat to log errors only); adjusts --log-level downwards'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -s i -l interval -d 'Time between collections, aligned to the wall clock' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -s n -l count -d 'Stop after this many collections (0: run until SIGINT/SIGTERM)' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -s t -l tag -d 'Static tag added to every metric (repeatable), e.g. --tag role=edge' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -l timeout -d 'Give up on a request after this long; the collection reports collect.up 0' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -l log-format -d 'Log line format on stderr' -r -f -a "kv\t'key=value pairs, one event per line'
+json\t'one JSON object per line'"
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -s v -l verbose -d 'Log more (repeat for more detail); adjusts --log-level upwards'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -s q -l quiet -d 'Log less (repeat to log errors only); adjusts --log-level downwards'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand help; and not __fish_seen_subcommand_from system exec nginx prometheus help" -f -a "system" -d 'CPU, memory and swap, load, uptime, processes, disks, file systems, network, sockets, vm from /proc'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand help; and not __fish_seen_subcommand_from system exec nginx prometheus help" -f -a "exec" -d 'Run a program every interval and read what it prints as metrics (a plugin)'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand help; and not __fish_seen_subcommand_from system exec nginx prometheus help" -f -a "nginx" -d 'nginx stub_status: connections by state, accepts, handled, requests'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand help; and not __fish_seen_subcommand_from system exec nginx prometheus help" -f -a "prometheus" -d 'Scrape a Prometheus text exposition (node_exporter, any /metrics)'
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand help; and not __fish_seen_subcommand_from system exec nginx prometheus help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

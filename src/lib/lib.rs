@@ -11,6 +11,7 @@ pub mod encode;
 pub mod error;
 pub mod httpd;
 pub mod io;
+pub mod lineproto;
 pub mod log;
 pub mod metric;
 pub mod ndjson;

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binaries in real pipelines.
 
 mod codec;
+mod collect_sources;
 mod docs;
 mod etsy;
 mod golden;

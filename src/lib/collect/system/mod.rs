@@ -1,19 +1,40 @@
-//! The `system` source: host-wide CPU, memory, load and uptime from Linux `/proc`.
+//! The `system` source: host-wide CPU, memory, load, uptime, disks, network, sockets, paging,
+//! file handles, entropy and file systems from Linux `/proc`.
 //!
 //! One file per `/proc` file: `cpu` reads `stat`, `memory` reads `meminfo`, `load` reads
-//! `loadavg`, `uptime` reads `uptime`. Each has a `parse` that takes the file's text (so tests
-//! feed fixture strings) and returns a sample or the reason the text is malformed, and an
-//! `emit` that appends the sample's metrics. `SystemCollector` reads the files, keeps what must
-//! outlive one collection (boot time, the previous CPU sample) and tags every metric with the
-//! host.
+//! `loadavg`, `uptime` reads `uptime`, `diskstats` reads `diskstats`, `netdev` reads
+//! `net/dev`, `sockstat` reads `net/sockstat`, `vmstat` reads `vmstat`, `files` reads
+//! `sys/fs/file-nr` and `sys/kernel/random/entropy_avail`, `filesystems` reads `self/mounts`
+//! and calls `statvfs` on each mount point. Each has a `parse` that takes the file's text (so
+//! tests feed fixture strings) and returns a sample or the reason the text is malformed, and an
+//! `emit` that appends the sample's metrics; each module's doc lists its metric names.
+//! `SystemCollector` reads the files, keeps what must outlive one collection (boot time, the
+//! previous CPU sample, the filters) and tags every metric with the host.
+//!
+//! The process counts (`system.processes.running`, `.blocked`, `.total`) and forks
+//! (`system.forks`) come from `stat` and `loadavg`, in `cpu` and `load`.
+//!
+//! `stat`, `meminfo`, `loadavg` and `uptime` are required: without one, `collect` fails. The
+//! others are optional: a file that is missing or unreadable for lack of permission (as in
+//! some containers) is skipped with a debug log; a file that is there but malformed still
+//! fails the collection.
 
 mod cpu;
+mod diskstats;
+mod files;
+mod filesystems;
 mod load;
 mod memory;
+mod netdev;
+mod sockstat;
 mod uptime;
+mod vmstat;
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
+
+use globset::GlobSet;
 
 use crate::metric::{Metric, Temporality, Value};
 use crate::Error;
@@ -27,6 +48,10 @@ pub struct SystemCollector {
     clk_tck: u64,
     /// The CPU sample of the previous collection: percentages need two.
     prev_cpu: Vec<cpu::CpuTimes>,
+    /// Only the mount points these match are measured; all when `None`.
+    mounts: Option<GlobSet>,
+    /// Only the network interfaces these match are emitted; all when `None`.
+    interfaces: Option<GlobSet>,
 }
 
 impl SystemCollector {
@@ -39,8 +64,22 @@ impl SystemCollector {
             boot_ns: stat.boot_ns,
             clk_tck: clock_ticks(),
             prev_cpu: Vec::new(),
+            mounts: None,
+            interfaces: None,
             proc_root,
         })
+    }
+
+    /// Limits `system.filesystem.*` to mount points (`/`, `/var/lib/*`) that `mounts` matches;
+    /// `None` measures all. Excluded mounts are not even `statvfs`ed.
+    pub fn set_mounts(&mut self, mounts: Option<GlobSet>) {
+        self.mounts = mounts;
+    }
+
+    /// Limits `system.network.*` to interface names (`eth*`, `lo`) that `interfaces` matches;
+    /// `None` emits all.
+    pub fn set_interfaces(&mut self, interfaces: Option<GlobSet>) {
+        self.interfaces = interfaces;
     }
 
     /// Appends one collection's metrics, all stamped `ts = now_ns`, each tagged host=<hostname>.
@@ -52,6 +91,21 @@ impl SystemCollector {
         let mem = read_source(&self.proc_root, "meminfo", memory::parse)?;
         let loadavg = read_source(&self.proc_root, "loadavg", load::parse)?;
         let up = read_source(&self.proc_root, "uptime", uptime::parse)?;
+        let root = &self.proc_root;
+        let disks = read_optional(root, "diskstats", diskstats::parse)?;
+        let net = read_optional(root, "net/dev", netdev::parse)?;
+        let sockets = read_optional(root, "net/sockstat", sockstat::parse)?;
+        let vm = read_optional(root, "vmstat", vmstat::parse)?;
+        let file_nr = read_optional(root, "sys/fs/file-nr", files::parse_file_nr)?;
+        let entropy = read_optional(
+            root,
+            "sys/kernel/random/entropy_avail",
+            files::parse_entropy,
+        )?;
+        let mounts = read_optional(root, "self/mounts", filesystems::parse)?;
+        let filesystems = mounts
+            .map(|m| filesystems::measure(m, self.mounts.as_ref()))
+            .unwrap_or_default();
 
         let start = out.len();
         let at = Stamp {
@@ -62,6 +116,25 @@ impl SystemCollector {
         memory::emit(&mem, at, out);
         load::emit(&loadavg, at, out);
         uptime::emit(up, at, out);
+        if let Some(disks) = &disks {
+            diskstats::emit(disks, at, out);
+        }
+        if let Some(net) = &net {
+            netdev::emit(net, self.interfaces.as_ref(), at, out);
+        }
+        if let Some(s) = &sockets {
+            sockstat::emit(s, at, out);
+        }
+        if let Some(vm) = &vm {
+            vmstat::emit(vm, at, out);
+        }
+        if let Some(f) = &file_nr {
+            files::emit_file_nr(f, at, out);
+        }
+        if let Some(bits) = entropy {
+            files::emit_entropy(bits, at, out);
+        }
+        filesystems::emit(&filesystems, at, out);
         for m in &mut out[start..] {
             m.tags.insert("host", &self.host);
         }
@@ -98,8 +171,38 @@ fn read_source<T>(
     parse: fn(&str) -> Result<T, String>,
 ) -> Result<T, Error> {
     let path = proc_root.join(name);
-    let text = fs::read_to_string(&path)
-        .map_err(|e| Error::unavailable(format!("cannot read {}: {e}", path.display())))?;
+    parsed(&path, fs::read_to_string(&path), parse)
+}
+
+/// Like `read_source`, for a file a host may lack: `None`, with a debug log, when it is
+/// missing or not readable for lack of permission.
+fn read_optional<T>(
+    proc_root: &Path,
+    name: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, Error> {
+    let path = proc_root.join(name);
+    match fs::read_to_string(&path) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            crate::log!(Debug, "source_skipped", file = path.display(), error = e);
+            Ok(None)
+        }
+        read => parsed(&path, read, parse).map(Some),
+    }
+}
+
+fn parsed<T>(
+    path: &Path,
+    read: io::Result<String>,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, Error> {
+    let text =
+        read.map_err(|e| Error::unavailable(format!("cannot read {}: {e}", path.display())))?;
     parse(&text).map_err(|reason| Error::unavailable(format!("{}: {reason}", path.display())))
 }
 
@@ -189,7 +292,9 @@ SwapFree:         100 kB
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir).unwrap();
             for (file, text) in files {
-                fs::write(dir.join(file), text).unwrap();
+                let path = dir.join(file);
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(path, text).unwrap();
             }
             Fixture(dir)
         }
@@ -252,6 +357,96 @@ SwapFree:         100 kB
         };
         assert_eq!(pct("user"), Some(Value::F64(10.0)));
         assert_eq!(pct("idle"), Some(Value::F64(90.0)));
+    }
+
+    /// The optional files, one line or device each.
+    const OPTIONAL: [(&str, &str); 7] = [
+        ("diskstats", " 254 0 vda 1 0 8 2 3 0 16 4 0 5 6\n   7 0 loop0 1 0 8 2 3 0 16 4 0 5 6\n"),
+        (
+            "net/dev",
+            "Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n  eth0: 10 1 0 0 0 0 0 0 20 2 0 0 0 0 0 0\n    lo: 5 1 0 0 0 0 0 0 5 1 0 0 0 0 0 0\n",
+        ),
+        (
+            "net/sockstat",
+            "sockets: used 11\nTCP: inuse 1 orphan 0 tw 0 alloc 1 mem 0\nUDP: inuse 0 mem 0\n",
+        ),
+        (
+            "vmstat",
+            "pgpgin 1\npgpgout 2\npswpin 0\npswpout 0\npgfault 9\npgmajfault 1\n",
+        ),
+        ("sys/fs/file-nr", "377\t0\t2465610\n"),
+        ("sys/kernel/random/entropy_avail", "256\n"),
+        ("self/mounts", "proc /proc proc rw 0 0\n/dev/root / ext4 rw 0 0\n"),
+    ];
+
+    #[test]
+    fn collects_optional_files_with_filters() {
+        let mut files = vec![
+            ("stat", STAT),
+            ("meminfo", MEMINFO),
+            ("loadavg", "0.50 0.25 0.10 2/300 4242\n"),
+            ("uptime", "12.5 20.0\n"),
+        ];
+        files.extend(OPTIONAL);
+        let fx = Fixture::new("optional", &files);
+        let mut c = SystemCollector::new(&fx.0).unwrap();
+        let glob = |g: &str| {
+            let mut b = globset::GlobSetBuilder::new();
+            b.add(globset::Glob::new(g).unwrap());
+            Some(b.build().unwrap())
+        };
+        c.set_interfaces(glob("eth*"));
+        let mut out = Vec::new();
+        c.collect(7, &mut out).unwrap();
+        assert!(out.iter().all(|m| m.validate().is_ok()
+            && m.ts == 7
+            && m.tags.get("host") == Some(c.host.as_str())));
+        let has = |name: &str| out.iter().any(|m| m.name == name);
+        for name in [
+            "system.disk.io",
+            "system.network.io",
+            "system.sockets.used",
+            "system.vm.page_faults",
+            "system.files.open",
+            "system.entropy.available",
+            "system.filesystem.size",
+        ] {
+            assert!(has(name), "no {name}");
+        }
+        assert!(!out.iter().any(|m| m.tags.get("device") == Some("loop0")));
+        assert!(!out.iter().any(|m| m.tags.get("interface") == Some("lo")));
+        let root = out
+            .iter()
+            .find(|m| m.name == "system.filesystem.size")
+            .unwrap();
+        assert_eq!(
+            (root.tags.get("mount"), root.tags.get("device")),
+            (Some("/"), Some("/dev/root"))
+        );
+
+        c.set_interfaces(None);
+        c.set_mounts(glob("/nowhere"));
+        out.clear();
+        c.collect(8, &mut out).unwrap();
+        assert!(out.iter().any(|m| m.tags.get("interface") == Some("lo")));
+        assert!(!out.iter().any(|m| m.name.starts_with("system.filesystem.")));
+    }
+
+    #[test]
+    fn malformed_optional_file_fails_and_leaves_out_unchanged() {
+        let fx = full_fixture("bad-optional");
+        fs::create_dir_all(fx.0.join("net")).unwrap();
+        fs::write(fx.0.join("net/sockstat"), "sockets: used many\n").unwrap();
+        let mut c = SystemCollector::new(&fx.0).unwrap();
+        let mut out = vec![Metric::gauge("before", Value::U64(1), 0)];
+        let e = c.collect(1, &mut out).unwrap_err();
+        assert_eq!(e.exit, Exit::Unavailable);
+        assert!(
+            e.msg.contains("sockstat") && e.msg.contains("`many`"),
+            "{}",
+            e.msg
+        );
+        assert_eq!(out.len(), 1);
     }
 
     #[test]
@@ -327,5 +522,47 @@ SwapFree:         100 kB
         }
         let sum = sum.expect("cpu=total jiffies never moved in 5 s");
         assert!((sum - 100.0).abs() < 1e-6, "sum {sum}");
+    }
+
+    /// The optional sources on this machine's `/proc`: each file there yields its metrics.
+    #[test]
+    fn real_proc_optional_sources() {
+        let mut c = SystemCollector::new("/proc").unwrap();
+        let mut out = Vec::new();
+        c.collect(crate::time::now_ns(), &mut out).unwrap();
+        assert!(out.iter().all(|m| m.validate().is_ok()));
+        let has = |name: &str| out.iter().any(|m| m.name == name);
+        let sources = [
+            ("net/dev", "system.network.io"),
+            ("net/sockstat", "system.sockets.tcp.in_use"),
+            ("vmstat", "system.vm.page_faults"),
+            ("sys/fs/file-nr", "system.files.max"),
+            (
+                "sys/kernel/random/entropy_avail",
+                "system.entropy.available",
+            ),
+        ];
+        for (file, name) in sources {
+            if Path::new("/proc").join(file).exists() {
+                assert!(has(name), "no {name} though /proc/{file} exists");
+            }
+        }
+        let disks = fs::read_to_string("/proc/diskstats").unwrap_or_default();
+        if diskstats::parse(&disks).is_ok_and(|d| !d.is_empty()) {
+            assert!(has("system.disk.io") && has("system.disk.pending_operations"));
+        }
+        // `/` is always mounted and never a pseudo file system.
+        let root_size = out
+            .iter()
+            .find(|m| m.name == "system.filesystem.size" && m.tags.get("mount") == Some("/"));
+        assert!(root_size.is_some(), "no system.filesystem.size for /");
+        for name in ["used", "available", "free", "inodes.used"] {
+            let name = format!("system.filesystem.{name}");
+            assert!(
+                out.iter()
+                    .any(|m| m.name == name && m.tags.get("mount") == Some("/")),
+                "no {name} for /"
+            );
+        }
     }
 }

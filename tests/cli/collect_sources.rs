@@ -1,0 +1,284 @@
+//! `tlm-collect nginx|prometheus|exec` against real peers: nginx with stub_status (requests
+//! driven through it), Prometheus' node_exporter, and plugin scripts.
+
+use super::harness::{bin, text};
+use super::statsd::TempDir;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A process this test started, killed by PID when dropped.
+struct Started(Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn wait_http(port: u16, path: &str) {
+    let start = Instant::now();
+    while get(port, path).is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nothing answers on {port}{path}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One GET on a connection of its own; the body, or None when nothing answers.
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).ok()?;
+    reply
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+fn collect(args: &[&str]) -> (Vec<Value>, String) {
+    let out = Command::new(bin("tlm-collect"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("tlm-collect");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    let metrics = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    (metrics, stderr)
+}
+
+fn value_of(ms: &[Value], name: &str) -> u64 {
+    ms.iter()
+        .find(|m| m["name"] == name)
+        .and_then(|m| m["value"].as_u64())
+        .unwrap_or_else(|| panic!("no {name} in {ms:?}"))
+}
+
+/// Requests driven through a real nginx move its counters by exactly that many (plus the
+/// status request itself).
+#[test]
+fn nginx_stub_status_counts_requests_exactly() {
+    let dir = TempDir::new("nginx");
+    let port = free_port();
+    let conf = dir.0.join("nginx.conf");
+    std::fs::create_dir_all(dir.0.join("logs")).expect("logs");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/logs/error.log warn;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+               server {{ listen 127.0.0.1:{port}; location = /nginx_status {{ stub_status; }}\n\
+                        location / {{ return 200 \"ok\\n\"; }} }} }}\n",
+            d = dir.0.display()
+        ),
+    )
+    .expect("nginx.conf");
+    let nginx = Command::new("nginx")
+        .args([
+            "-p",
+            &dir.0.display().to_string(),
+            "-c",
+            &conf.display().to_string(),
+            "-e",
+            &format!("{}/logs/error.log", dir.0.display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx (apt-get install nginx-light)");
+    let _nginx = Started(nginx);
+    wait_http(port, "/");
+    let url = format!("http://127.0.0.1:{port}/nginx_status");
+    let (first, _) = collect(&["nginx", &url, "--count", "1", "--tag", "role=edge"]);
+    for _ in 0..5 {
+        assert_eq!(get(port, "/").as_deref(), Some("ok\n"));
+    }
+    let (second, _) = collect(&["nginx", &url, "--count", "1"]);
+    // Five requests and the second status request, each on a connection of its own.
+    assert_eq!(
+        value_of(&second, "nginx.requests") - value_of(&first, "nginx.requests"),
+        6
+    );
+    assert_eq!(
+        value_of(&second, "nginx.connections.accepted")
+            - value_of(&first, "nginx.connections.accepted"),
+        6
+    );
+    let requests = first
+        .iter()
+        .find(|m| m["name"] == "nginx.requests")
+        .expect("requests");
+    assert_eq!(requests["kind"], "counter");
+    assert_eq!(requests["temporality"], "cumulative");
+    assert_eq!(requests["tags"]["server"], format!("127.0.0.1:{port}"));
+    assert_eq!(requests["tags"]["role"], "edge");
+    assert_eq!(
+        value_of(&first, "nginx.connections.active"),
+        1,
+        "the status request itself"
+    );
+    assert_eq!(value_of(&first, "collect.up"), 1);
+}
+
+/// A real node_exporter scraped: counters lose `_total` and stay cumulative with their labels
+/// as tags, one CPU series per core and mode, summaries stay summaries.
+#[test]
+fn node_exporter_is_scraped_into_tlm_kinds() {
+    let port = free_port();
+    let exporter = Command::new("prometheus-node-exporter")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus-node-exporter (apt-get install prometheus-node-exporter)");
+    let _exporter = Started(exporter);
+    wait_http(port, "/metrics");
+    let (ms, stderr) = collect(&[
+        "prometheus",
+        &format!("http://127.0.0.1:{port}/metrics"),
+        "--count",
+        "1",
+    ]);
+    assert!(!stderr.contains("event=bad_line"), "{stderr}");
+    let cpu: Vec<&Value> = ms
+        .iter()
+        .filter(|m| m["name"] == "node_cpu_seconds")
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let idle = cpu.iter().filter(|m| m["tags"]["mode"] == "idle").count();
+    assert_eq!(idle, cores, "one idle series per core");
+    assert!(cpu
+        .iter()
+        .all(|m| m["kind"] == "counter" && m["temporality"] == "cumulative"));
+    assert!(cpu
+        .iter()
+        .all(|m| m["tags"]["instance"] == format!("127.0.0.1:{port}")));
+    let gc = ms
+        .iter()
+        .find(|m| m["name"] == "go_gc_duration_seconds")
+        .expect("a summary");
+    assert_eq!(gc["kind"], "summary");
+    assert!(
+        gc["quantiles"].as_array().is_some_and(|q| q.len() == 5),
+        "{gc}"
+    );
+    let load = ms
+        .iter()
+        .find(|m| m["name"] == "node_load1")
+        .expect("node_load1");
+    assert_eq!(load["kind"], "gauge");
+    assert_eq!(value_of(&ms, "collect.up"), 1);
+}
+
+/// Plugins in each format; a failing or hanging plugin reports collect.up 0 and the
+/// schedule goes on; its stderr is logged.
+#[test]
+fn exec_plugins_in_each_format_and_their_failures() {
+    let (ms, _) = collect(&[
+        "exec",
+        "--count",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "echo 'q.depth;queue=a 3 1700000000'",
+    ]);
+    assert_eq!(ms[0]["name"], "q.depth");
+    assert_eq!(ms[0]["tags"]["queue"], "a");
+    assert_eq!(ms[0]["ts"], 1_700_000_000_000_000_000u64);
+    let (ms, _) = collect(&[
+        "exec",
+        "--count",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "echo 'ups,unit=1 charge=97i,load=0.25'",
+    ]);
+    let names: Vec<&str> = ms.iter().filter_map(|m| m["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ups.charge",
+            "ups.load",
+            "collect.up",
+            "collect.duration_seconds"
+        ]
+    );
+    let (ms, _) = collect(&[
+        "exec",
+        "--count",
+        "1",
+        "--input-format",
+        "ndjson",
+        "--",
+        "sh",
+        "-c",
+        r#"echo '{"name":"n","kind":"counter","temporality":"delta","value":18446744073709551615}'"#,
+    ]);
+    assert_eq!(ms[0]["value"].as_u64(), Some(u64::MAX));
+
+    let (ms, stderr) = collect(&[
+        "exec",
+        "--count",
+        "2",
+        "--interval",
+        "100ms",
+        "--",
+        "sh",
+        "-c",
+        "echo oops >&2; exit 3",
+    ]);
+    let ups: Vec<u64> = ms
+        .iter()
+        .filter(|m| m["name"] == "collect.up")
+        .filter_map(|m| m["value"].as_u64())
+        .collect();
+    assert_eq!(ups, [0, 0], "two collections, both reported down");
+    assert!(
+        stderr.contains("event=plugin_stderr") && stderr.contains("line=oops"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("event=collect_failed") && stderr.contains("exit status: 3"),
+        "{stderr}"
+    );
+
+    let started = Instant::now();
+    let (ms, stderr) = collect(&[
+        "exec",
+        "--count",
+        "1",
+        "--timeout",
+        "300ms",
+        "--",
+        "sh",
+        "-c",
+        "sleep 30",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the plugin and its child were killed"
+    );
+    assert_eq!(value_of(&ms, "collect.up"), 0);
+    assert!(stderr.contains("timeout"), "{stderr}");
+}
