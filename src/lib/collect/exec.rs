@@ -48,33 +48,47 @@ impl ExecCollector {
     /// timed out, it exited non-zero) leaves `out` as it was.
     pub fn collect(&mut self, now_ns: i64, out: &mut Vec<Metric>) -> Result<Run> {
         let stdout = self.run_program()?;
+        let text = String::from_utf8_lossy(&stdout);
+        let format = match self.format {
+            InputFormat::Auto => text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .map_or(InputFormat::Ndjson, detect),
+            given => given,
+        };
         let mut run = Run::default();
-        let mut format = self.format;
-        for (i, line) in String::from_utf8_lossy(&stdout).lines().enumerate() {
+        if format == InputFormat::Prometheus {
+            let parsed = super::prom_text::parse(&text, now_ns);
+            out.extend(parsed.metrics);
+            for (line, why) in parsed.bad {
+                self.bad_line(&mut run, line, &why);
+            }
+            return Ok(run);
+        }
+        for (i, line) in text.lines().enumerate() {
             let line = line.trim_end_matches('\r');
-            if line.trim().is_empty()
-                || (format != InputFormat::Prometheus && line.starts_with('#'))
-            {
+            if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            if format == InputFormat::Auto {
-                format = detect(line);
-            }
             if let Err(why) = self.parse_line(format, line, now_ns, out) {
-                run.bad_lines += 1;
-                if let Some(suppressed) = self.bad_log.allow() {
-                    crate::log!(
-                        Warn,
-                        "bad_line",
-                        source = "exec",
-                        line = i + 1,
-                        reason = why,
-                        suppressed = suppressed
-                    );
-                }
+                self.bad_line(&mut run, i + 1, &why);
             }
         }
         Ok(run)
+    }
+
+    fn bad_line(&mut self, run: &mut Run, line: usize, why: &str) {
+        run.bad_lines += 1;
+        if let Some(suppressed) = self.bad_log.allow() {
+            crate::log!(
+                Warn,
+                "bad_line",
+                source = "exec",
+                line = line,
+                reason = why,
+                suppressed = suppressed
+            );
+        }
     }
 
     fn parse_line(
@@ -95,9 +109,9 @@ impl ExecCollector {
             }
             InputFormat::Graphite => graphite::parse(line, now_ns, out),
             InputFormat::Influx => influx::parse(line, now_ns, 1, out),
-            InputFormat::Prometheus | InputFormat::Statsd => Err(format!(
-                "{format:?} output is not read by this version of exec; print NDJSON, Graphite or InfluxDB lines"
-            )),
+            InputFormat::Prometheus | InputFormat::Statsd => Err(
+                "statsd lines are not read by exec; print NDJSON, Graphite, InfluxDB or Prometheus text".into(),
+            ),
         }
     }
 
@@ -180,6 +194,16 @@ mod tests {
         assert_eq!(
             (ms[0].name.as_str(), ms[0].value, ms[1].ts),
             ("a.b", Some(Value::U64(5)), 42)
+        );
+        let (ms, run) = sh(
+            "printf '# TYPE jobs_total counter\\njobs_total 7\\n'",
+            InputFormat::Auto,
+        )
+        .unwrap();
+        assert_eq!(run.bad_lines, 0);
+        assert_eq!(
+            (ms[0].name.as_str(), ms[0].value),
+            ("jobs", Some(Value::U64(7)))
         );
         let (ms, _) = sh("echo 'cpu,host=x idle=3i'", InputFormat::Auto).unwrap();
         assert_eq!(
