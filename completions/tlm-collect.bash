@@ -22,6 +22,9 @@ _tlm__collect() {
             tlm__collect,help)
                 cmd="tlm__collect__subcmd__help"
                 ;;
+            tlm__collect,http)
+                cmd="tlm__collect__subcmd__http"
+                ;;
             tlm__collect,nginx)
                 cmd="tlm__collect__subcmd__nginx"
                 ;;
@@ -31,11 +34,17 @@ _tlm__collect() {
             tlm__collect,system)
                 cmd="tlm__collect__subcmd__system"
                 ;;
+            tlm__collect,tail)
+                cmd="tlm__collect__subcmd__tail"
+                ;;
             tlm__collect__subcmd__help,exec)
                 cmd="tlm__collect__subcmd__help__subcmd__exec"
                 ;;
             tlm__collect__subcmd__help,help)
                 cmd="tlm__collect__subcmd__help__subcmd__help"
+                ;;
+            tlm__collect__subcmd__help,http)
+                cmd="tlm__collect__subcmd__help__subcmd__http"
                 ;;
             tlm__collect__subcmd__help,nginx)
                 cmd="tlm__collect__subcmd__help__subcmd__nginx"
@@ -46,6 +55,9 @@ _tlm__collect() {
             tlm__collect__subcmd__help,system)
                 cmd="tlm__collect__subcmd__help__subcmd__system"
                 ;;
+            tlm__collect__subcmd__help,tail)
+                cmd="tlm__collect__subcmd__help__subcmd__tail"
+                ;;
             *)
                 ;;
         esac
@@ -53,7 +65,7 @@ _tlm__collect() {
 
     case "${cmd}" in
         tlm__collect)
-            opts="-v -q -h -V --verbose --quiet --log-level --log-format --help --version system exec nginx prometheus help"
+            opts="-v -q -h -V --verbose --quiet --log-level --log-format --help --version system exec nginx prometheus http tail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -75,7 +87,7 @@ _tlm__collect() {
             return 0
             ;;
         tlm__subcmd__collect__subcmd__exec)
-            opts="-i -n -t -v -q -h --interval --count --tag --input-format --timeout --verbose --quiet --log-level --log-format --help"
+            opts="-i -n -t -v -q -h --interval --count --jitter --tag --input-format --timeout --verbose --quiet --log-level --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -94,6 +106,10 @@ _tlm__collect() {
                     return 0
                     ;;
                 -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jitter)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -129,7 +145,7 @@ _tlm__collect() {
             return 0
             ;;
         tlm__subcmd__collect__subcmd__help)
-            opts="system exec nginx prometheus help"
+            opts="system exec nginx prometheus http tail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,6 +173,20 @@ _tlm__collect() {
             return 0
             ;;
         tlm__subcmd__collect__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tlm__subcmd__collect__subcmd__help__subcmd__http)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -212,8 +242,22 @@ _tlm__collect() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tlm__subcmd__collect__subcmd__nginx)
-            opts="-i -n -t -v -q -h --interval --count --tag --timeout --verbose --quiet --log-level --log-format --help"
+        tlm__subcmd__collect__subcmd__help__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tlm__subcmd__collect__subcmd__http)
+            opts="-i -n -t -v -q -h --interval --count --jitter --tag --timeout --field --verbose --quiet --log-level --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -232,6 +276,68 @@ _tlm__collect() {
                     return 0
                     ;;
                 -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jitter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --field)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -W "error warn info debug trace" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "kv json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tlm__subcmd__collect__subcmd__nginx)
+            opts="-i -n -t -v -q -h --interval --count --jitter --tag --timeout --verbose --quiet --log-level --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jitter)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -263,7 +369,7 @@ _tlm__collect() {
             return 0
             ;;
         tlm__subcmd__collect__subcmd__prometheus)
-            opts="-i -n -t -v -q -h --interval --count --tag --timeout --verbose --quiet --log-level --log-format --help"
+            opts="-i -n -t -v -q -h --interval --count --jitter --tag --timeout --verbose --quiet --log-level --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,6 +388,10 @@ _tlm__collect() {
                     return 0
                     ;;
                 -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jitter)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -313,7 +423,7 @@ _tlm__collect() {
             return 0
             ;;
         tlm__subcmd__collect__subcmd__system)
-            opts="-i -n -t -v -q -h --interval --count --tag --proc-root --mount --interface --verbose --quiet --log-level --log-format --help"
+            opts="-i -n -t -v -q -h --interval --count --jitter --tag --proc-root --mount --interface --verbose --quiet --log-level --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -335,6 +445,10 @@ _tlm__collect() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --jitter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --tag)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -352,6 +466,72 @@ _tlm__collect() {
                     return 0
                     ;;
                 --interface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -W "error warn info debug trace" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "kv json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tlm__subcmd__collect__subcmd__tail)
+            opts="-i -n -t -v -q -h --interval --count --jitter --tag --match --counter --observe --tag-capture --from-start --verbose --quiet --log-level --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jitter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --match)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --counter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --observe)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag-capture)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -71,11 +71,10 @@ fn value_of(ms: &[Value], name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in {ms:?}"))
 }
 
-/// Requests driven through a real nginx move its counters by exactly that many (plus the
-/// status request itself).
-#[test]
-fn nginx_stub_status_counts_requests_exactly() {
-    let dir = TempDir::new("nginx");
+/// A real nginx on a free loopback port with stub_status at /nginx_status, `extra` server
+/// directives, and `location /` answering "ok".
+fn start_nginx(extra: &str) -> (TempDir, Started, u16) {
+    let dir = TempDir::new(&format!("nginx-{}", free_port()));
     let port = free_port();
     let conf = dir.0.join("nginx.conf");
     std::fs::create_dir_all(dir.0.join("logs")).expect("logs");
@@ -87,26 +86,36 @@ fn nginx_stub_status_counts_requests_exactly() {
              http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                server {{ listen 127.0.0.1:{port}; location = /nginx_status {{ stub_status; }}\n\
+                        {extra}\n\
                         location / {{ return 200 \"ok\\n\"; }} }} }}\n",
             d = dir.0.display()
         ),
     )
     .expect("nginx.conf");
+    let d = dir.0.display().to_string();
     let nginx = Command::new("nginx")
         .args([
             "-p",
-            &dir.0.display().to_string(),
+            &d,
             "-c",
             &conf.display().to_string(),
             "-e",
-            &format!("{}/logs/error.log", dir.0.display()),
+            &format!("{d}/logs/error.log"),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx (apt-get install nginx-light)");
-    let _nginx = Started(nginx);
+    let started = Started(nginx);
     wait_http(port, "/");
+    (dir, started, port)
+}
+
+/// Requests driven through a real nginx move its counters by exactly that many (plus the
+/// status request itself).
+#[test]
+fn nginx_stub_status_counts_requests_exactly() {
+    let (_dir, _nginx, port) = start_nginx("");
     let url = format!("http://127.0.0.1:{port}/nginx_status");
     let (first, _) = collect(&["nginx", &url, "--count", "1", "--tag", "role=edge"]);
     for _ in 0..5 {
@@ -281,4 +290,142 @@ fn exec_plugins_in_each_format_and_their_failures() {
     );
     assert_eq!(value_of(&ms, "collect.up"), 0);
     assert!(stderr.contains("timeout"), "{stderr}");
+}
+
+/// A JSON status page served by nginx: numbers picked by path, exact; a missing path is
+/// logged and the others kept.
+#[test]
+fn http_json_fields_from_a_real_server() {
+    let body = r#"{\"queue\":{\"depth\":5},\"pool\":{\"workers\":[{\"busy\":2},{\"busy\":7}]},\"a.b\":18446744073709551615}"#;
+    let (_dir, _nginx, port) = start_nginx(&format!(
+        "location = /status.json {{ default_type application/json; return 200 '{body}'; }}"
+    ));
+    let url = format!("http://127.0.0.1:{port}/status.json");
+    let (ms, stderr) = collect(&[
+        "http",
+        &url,
+        "--count",
+        "1",
+        "--field",
+        "q=queue.depth",
+        "--field",
+        "busy=pool.workers[1].busy",
+        "--field",
+        r#"big=["a.b"]"#,
+        "--field",
+        "gone=queue.missing",
+    ]);
+    assert_eq!(value_of(&ms, "q"), 5);
+    assert_eq!(value_of(&ms, "busy"), 7);
+    assert_eq!(value_of(&ms, "big"), u64::MAX);
+    assert!(ms.iter().all(|m| m["name"] != "gone"));
+    assert!(stderr.contains("event=field_failed"), "{stderr}");
+    assert_eq!(value_of(&ms, "collect.up"), 1);
+}
+
+/// tail across rotation by rename and by truncation: every matching line counted once.
+#[test]
+fn tail_follows_rename_and_truncation() {
+    let dir = TempDir::new("tail");
+    let log = dir.0.join("app.log");
+    std::fs::write(&log, "old line before the start ms=1\n").expect("log");
+    let mut child = Command::new(bin("tlm-collect"))
+        .args([
+            "tail",
+            &log.display().to_string(),
+            "--interval",
+            "200ms",
+            "--count",
+            "0",
+            "--match",
+            r"ms=(?P<ms>\d+)",
+            "--counter",
+            "lines",
+            "--observe",
+            "latency=ms",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tlm-collect tail");
+    let append = |text: &str| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open");
+        f.write_all(text.as_bytes()).expect("append");
+    };
+    // Each step waits until the collector has counted the lines before it, so a slow
+    // machine cannot make a rotation or truncation overtake an unread line.
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let sink = out.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .expect("lock")
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let counted = || -> u64 {
+        let text = out.lock().expect("lock").clone();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|m| m["name"] == "lines")
+            .filter_map(|m| m["value"].as_u64())
+            .sum()
+    };
+    let wait_for = |n: u64| {
+        let start = Instant::now();
+        while counted() < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "counted {} of {n}",
+                counted()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    append("a ms=10\nb ms=20\n");
+    wait_for(2);
+    std::fs::rename(&log, dir.0.join("app.log.1")).expect("rotate");
+    append("c ms=30\n");
+    wait_for(3);
+    std::fs::write(&log, "").expect("truncate");
+    append("d ms=40\npartial ms=5");
+    wait_for(4);
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on the PID of a child this test started and has not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("wait");
+    assert!(status.success());
+    reader.join().expect("reader");
+    let stdout = out.lock().expect("lock").clone();
+    let ms: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let lines: u64 = ms
+        .iter()
+        .filter(|m| m["name"] == "lines")
+        .filter_map(|m| m["value"].as_u64())
+        .sum();
+    assert_eq!(
+        lines, 4,
+        "a, b, c, d: not the line before the start, not the partial one"
+    );
+    let mut seen: Vec<f64> = ms
+        .iter()
+        .filter(|m| m["name"] == "latency")
+        .flat_map(|m| m["values"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_f64())
+        .collect();
+    seen.sort_by(f64::total_cmp);
+    assert_eq!(seen, [10.0, 20.0, 30.0, 40.0]);
 }

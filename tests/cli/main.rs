@@ -2,6 +2,7 @@
 
 mod codec;
 mod collect_sources;
+mod collect_system;
 mod docs;
 mod etsy;
 mod golden;

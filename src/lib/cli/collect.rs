@@ -43,6 +43,80 @@ pub enum Source {
     Nginx(UrlArgs),
     /// Scrape a Prometheus text exposition (node_exporter, any /metrics)
     Prometheus(UrlArgs),
+    /// GET a JSON status page and pick numbers by path (--field NAME=PATH)
+    Http(HttpArgs),
+    /// Follow a log file across rotation; count and measure the lines a regex matches
+    Tail(TailArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "\
+Examples:
+  # Two numbers from a JSON status page
+  tlm-collect http http://127.0.0.1:8080/status --field 'app.queue=queue.depth' --field 'app.workers=pool.workers[0].busy'")]
+pub struct HttpArgs {
+    #[command(flatten)]
+    pub schedule: Schedule,
+
+    /// Give up on a request after this long; the collection reports collect.up 0
+    #[arg(long, env = "TLM_COLLECT_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
+    pub timeout: i64,
+
+    /// A gauge NAME from the number at PATH (keys by `.`, `[N]` indexes, `[\"a.b\"]` quoted keys); repeatable
+    #[arg(
+        long = "field",
+        env = "TLM_COLLECT_FIELDS",
+        value_name = "NAME=PATH",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub fields: Vec<String>,
+
+    /// The JSON document to read (http:// or https://)
+    #[arg(value_name = "URL")]
+    pub url: String,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "\
+Examples:
+  # nginx access log: requests and 5xx per interval, response times as a distribution
+  tlm-collect tail /var/log/nginx/access.log --interval 10s \\
+    --match '\" (?P<status>\\d{3}) \\d+ (?P<rt>[0-9.]+)$' --counter http.requests --observe http.response_time=rt \\
+    --tag-capture status")]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub schedule: Schedule,
+
+    /// Regular expression (Rust syntax) with named captures, e.g. (?P<ms>\\d+)
+    #[arg(long = "match", env = "TLM_COLLECT_MATCH", value_name = "REGEX")]
+    pub pattern: String,
+
+    /// A delta counter NAME of the matching lines per interval (repeatable; --count is the
+    /// number of collections, as for every source)
+    #[arg(long = "counter", value_name = "NAME")]
+    pub counts: Vec<String>,
+
+    /// A distribution NAME of the numbers a capture matched (repeatable)
+    #[arg(long = "observe", value_name = "NAME=CAPTURE")]
+    pub observes: Vec<crate::collect::tail::Observe>,
+
+    /// A capture whose text becomes a tag of the same name (repeatable)
+    #[arg(
+        long = "tag-capture",
+        env = "TLM_COLLECT_TAG_CAPTURES",
+        value_name = "CAPTURE",
+        value_delimiter = ','
+    )]
+    pub tag_captures: Vec<String>,
+
+    /// Read the file from its start instead of its end
+    #[arg(long, env = "TLM_COLLECT_FROM_START")]
+    pub from_start: bool,
+
+    /// The log file to follow
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -73,6 +147,10 @@ pub struct Schedule {
     #[arg(short = 'n', long, env = "TLM_COLLECT_COUNT", default_value_t = 0)]
     pub count: u64,
 
+    /// Start each collection up to this long after its tick, at random (spreads a fleet's load)
+    #[arg(long, env = "TLM_COLLECT_JITTER", default_value = "0s", value_parser = crate::time::parse_duration)]
+    pub jitter: i64,
+
     /// Static tag added to every metric (repeatable), e.g. --tag role=edge
     #[arg(
         short,
@@ -85,6 +163,21 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The collection plan these flags describe, checked.
+    pub fn plan(&self) -> Result<crate::collect::Plan> {
+        if self.jitter < 0 || self.jitter >= self.interval {
+            return Err(Error::usage(
+                "--jitter must be at least 0 and shorter than --interval",
+            ));
+        }
+        Ok(crate::collect::Plan {
+            interval: self.interval,
+            count: self.count,
+            jitter: self.jitter,
+            tags: self.tag_pairs()?,
+        })
+    }
+
     /// The `--tag` pairs, checked.
     pub fn tag_pairs(&self) -> Result<Vec<(String, String)>> {
         self.tags

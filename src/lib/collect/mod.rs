@@ -7,9 +7,11 @@
 //! up in the stream instead of ending it.
 
 pub mod exec;
+pub mod http_json;
 pub mod nginx;
 pub mod prom_text;
 pub mod system;
+pub mod tail;
 
 use crate::error::Result;
 use crate::io::Output;
@@ -73,18 +75,55 @@ impl Source for prom_text::PromCollector {
     }
 }
 
-/// Collects from `source` on the wall-clock grid of `interval`, `count` times (0: until a
-/// signal), adding `tags` to every metric; a failed collection is logged and reported as
+impl Source for tail::TailCollector {
+    fn name(&self) -> &str {
+        "tail"
+    }
+
+    fn collect(&mut self, now_ns: i64, out: &mut Vec<Metric>) -> Result<()> {
+        tail::TailCollector::collect(self, now_ns, out)
+    }
+}
+
+impl Source for http_json::HttpJsonCollector {
+    fn name(&self) -> &str {
+        "http"
+    }
+
+    fn collect(&mut self, now_ns: i64, out: &mut Vec<Metric>) -> Result<()> {
+        http_json::HttpJsonCollector::collect(self, now_ns, out)
+    }
+}
+
+/// When and how a source is collected.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Nanoseconds between collections, on the wall-clock grid.
+    pub interval: i64,
+    /// Collections before the end (0: until a signal).
+    pub count: u64,
+    /// Each collection starts up to this many nanoseconds after its tick, at random, so a
+    /// fleet on the same grid does not hit a shared server in the same millisecond.
+    pub jitter: i64,
+    /// Static tags for every metric.
+    pub tags: Vec<(String, String)>,
+}
+
+/// Collects from `source` as `plan` says; a failed collection is logged and reported as
 /// `collect.up 0`, and the schedule goes on.
-pub fn run(
-    source: &mut dyn Source,
-    interval: i64,
-    count: u64,
-    tags: &[(String, String)],
-    out: &mut Output,
-) -> Result<()> {
+pub fn run(source: &mut dyn Source, plan: &Plan, out: &mut Output) -> Result<()> {
     let mut batch: Vec<Metric> = Vec::new();
-    crate::schedule::every(interval, count, |now| {
+    let mut rng = crate::time::now_ns() as u64 | 1;
+    crate::schedule::every(plan.interval, plan.count, |tick| {
+        let now = if plan.jitter > 0 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            std::thread::sleep(std::time::Duration::from_nanos(rng % plan.jitter as u64));
+            crate::time::now_ns()
+        } else {
+            tick
+        };
         batch.clear();
         let started = std::time::Instant::now();
         let up = match source.collect(now, &mut batch) {
@@ -110,7 +149,7 @@ pub fn run(
             batch.push(m);
         }
         for m in &mut batch {
-            tags.iter().for_each(|(k, v)| m.tags.insert(k, v));
+            plan.tags.iter().for_each(|(k, v)| m.tags.insert(k, v));
         }
         out.write_ndjson(&batch)?;
         out.flush()
