@@ -94,11 +94,21 @@ pub struct TailArgs {
 
     /// A delta counter NAME of the matching lines per interval (repeatable; --count is the
     /// number of collections, as for every source)
-    #[arg(long = "counter", value_name = "NAME")]
+    #[arg(
+        long = "counter",
+        env = "TLM_COLLECT_COUNTERS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
     pub counts: Vec<String>,
 
     /// A distribution NAME of the numbers a capture matched (repeatable)
-    #[arg(long = "observe", value_name = "NAME=CAPTURE")]
+    #[arg(
+        long = "observe",
+        env = "TLM_COLLECT_OBSERVE",
+        value_name = "NAME=CAPTURE",
+        value_delimiter = ','
+    )]
     pub observes: Vec<crate::collect::tail::Observe>,
 
     /// A capture whose text becomes a tag of the same name (repeatable)
