@@ -9,11 +9,21 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A process this test started, killed by PID when dropped.
+/// A process this test started, stopped by PID when dropped: SIGTERM first, so that nginx's
+/// master stops its workers (SIGKILL would leave them running), SIGKILL after 5 s.
 struct Started(Child);
 
 impl Drop for Started {
     fn drop(&mut self) {
+        // SAFETY: kill(2) on the PID of a child this test started and has not reaped.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
