@@ -69,7 +69,7 @@ graphite\t'Graphite plaintext: path value [timestamp]'
 influx\t'InfluxDB line protocol'
 prometheus\t'Prometheus text exposition'
 statsd\t'statsd lines: name:value|type'"
-complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -l timeout -d 'Kill a run (and what it started) after this long; the collection reports collect.up 0' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -l timeout -d 'Give up on a collection after this long; it reports collect.up 0' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand exec" -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
 warn\t''
 info\t''
@@ -84,7 +84,7 @@ complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -s i -l i
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -s n -l count -d 'Stop after this many collections (0: run until SIGINT/SIGTERM)' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -l jitter -d 'Start each collection up to this long after its tick, at random (spreads a fleet\'s load)' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -s t -l tag -d 'Static tag added to every metric (repeatable), e.g. --tag role=edge' -r
-complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -l timeout -d 'Give up on a request after this long; the collection reports collect.up 0' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -l timeout -d 'Give up on a collection after this long; it reports collect.up 0' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand nginx" -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
 warn\t''
 info\t''
@@ -99,7 +99,7 @@ complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -s i
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -s n -l count -d 'Stop after this many collections (0: run until SIGINT/SIGTERM)' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -l jitter -d 'Start each collection up to this long after its tick, at random (spreads a fleet\'s load)' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -s t -l tag -d 'Static tag added to every metric (repeatable), e.g. --tag role=edge' -r
-complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -l timeout -d 'Give up on a request after this long; the collection reports collect.up 0' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -l timeout -d 'Give up on a collection after this long; it reports collect.up 0' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand prometheus" -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
 warn\t''
 info\t''
@@ -114,7 +114,7 @@ complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand http" -s i -l in
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand http" -s n -l count -d 'Stop after this many collections (0: run until SIGINT/SIGTERM)' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand http" -l jitter -d 'Start each collection up to this long after its tick, at random (spreads a fleet\'s load)' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand http" -s t -l tag -d 'Static tag added to every metric (repeatable), e.g. --tag role=edge' -r
-complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand http" -l timeout -d 'Give up on a request after this long; the collection reports collect.up 0' -r
+complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand http" -l timeout -d 'Give up on a collection after this long; it reports collect.up 0' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand http" -l field -d 'A gauge NAME from the number at PATH (keys by `.`, `[N]` indexes, `[\\"a.b\\"]` quoted keys); repeatable' -r
 complete -c tlm-collect -n "__fish_tlm_collect_using_subcommand http" -l log-level -d 'Base log level for stderr' -r -f -a "error\t''
 warn\t''

@@ -1,7 +1,6 @@
 //! tlm-collect: gather metrics on an interval.
 
 use std::process::ExitCode;
-use std::time::Duration;
 use tlm::cli::collect::{glob_set, CollectArgs, Source};
 use tlm::collect;
 use tlm::collect::exec::ExecCollector;
@@ -29,18 +28,18 @@ fn run(args: CollectArgs) -> tlm::Result<()> {
             collect::run(&mut collector, &sys.schedule.plan()?, &mut out)
         }
         Source::Exec(exec) => {
-            let timeout = Duration::from_nanos(exec.timeout as u64);
+            let timeout = exec.timeout.duration();
             let mut collector =
                 ExecCollector::new(exec.command.clone(), timeout, exec.input_format)?;
             collect::run(&mut collector, &exec.schedule.plan()?, &mut out)
         }
         Source::Nginx(page) => {
-            let timeout = Duration::from_nanos(page.timeout as u64);
+            let timeout = page.timeout.duration();
             let mut collector = NginxCollector::new(&page.url, timeout)?;
             collect::run(&mut collector, &page.schedule.plan()?, &mut out)
         }
         Source::Http(page) => {
-            let timeout = Duration::from_nanos(page.timeout as u64);
+            let timeout = page.timeout.duration();
             let fields = page
                 .fields
                 .iter()
@@ -61,7 +60,7 @@ fn run(args: CollectArgs) -> tlm::Result<()> {
             collect::run(&mut collector, &t.schedule.plan()?, &mut out)
         }
         Source::Prometheus(page) => {
-            let timeout = Duration::from_nanos(page.timeout as u64);
+            let timeout = page.timeout.duration();
             let mut collector = PromCollector::new(&page.url, timeout)?;
             collect::run(&mut collector, &page.schedule.plan()?, &mut out)
         }

@@ -16,6 +16,7 @@ pub mod log;
 pub mod metric;
 pub mod ndjson;
 pub mod publish;
+pub mod rng;
 pub mod runtime;
 pub mod schedule;
 pub mod signals;

@@ -218,6 +218,16 @@ fn pickle_reaches_carbon() {
     assert_eq!(got, expected(t0, 0..30));
 }
 
+/// Args that make a run retry quickly, for the fault tests.
+const QUICK_RETRY: [&str; 6] = [
+    "--linger",
+    "100ms",
+    "--backoff",
+    "100ms",
+    "--max-backoff",
+    "1s",
+];
+
 /// carbon-cache SIGKILLed mid-stream (losing what it had received but not written) and started
 /// again 10 s later: the replay window and the retried batches bring every point.
 #[test]
@@ -227,15 +237,7 @@ fn graphite_killed_mid_stream_and_restarted_loses_nothing() {
     let n = 160;
     let t0 = now_s() - 300;
     let dest = format!("graphite://127.0.0.1:{}", c.plaintext_port());
-    let mut run = Publish::start(&[
-        "--linger",
-        "100ms",
-        "--backoff",
-        "100ms",
-        "--max-backoff",
-        "1s",
-        &dest,
-    ]);
+    let mut run = Publish::start(&[&QUICK_RETRY[..], &[dest.as_str()]].concat());
     let lines: Vec<String> = (0..n)
         .map(|i| gauges(&format!("{p}.v"), t0, i..i + 1))
         .collect();
@@ -288,15 +290,7 @@ fn influx_killed_mid_stream_and_restarted_gets_every_point_once() {
     let n = 120;
     let t0 = now_s() - 300;
     let dest = format!("influx://127.0.0.1:{}/{p}", db.http_port());
-    let mut run = Publish::start(&[
-        "--linger",
-        "100ms",
-        "--backoff",
-        "100ms",
-        "--max-backoff",
-        "1s",
-        &dest,
-    ]);
+    let mut run = Publish::start(&[&QUICK_RETRY[..], &[dest.as_str()]].concat());
     for i in 0..n {
         run.send(&gauges(&format!("{p}.v"), t0, i..i + 1));
         thread::sleep(Duration::from_millis(30));

@@ -58,9 +58,8 @@ pub struct HttpArgs {
     #[command(flatten)]
     pub schedule: Schedule,
 
-    /// Give up on a request after this long; the collection reports collect.up 0
-    #[arg(long, env = "TLM_COLLECT_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
-    pub timeout: i64,
+    #[command(flatten)]
+    pub timeout: Timeout,
 
     /// A gauge NAME from the number at PATH (keys by `.`, `[N]` indexes, `[\"a.b\"]` quoted keys); repeatable
     #[arg(
@@ -138,9 +137,8 @@ pub struct UrlArgs {
     #[command(flatten)]
     pub schedule: Schedule,
 
-    /// Give up on a request after this long; the collection reports collect.up 0
-    #[arg(long, env = "TLM_COLLECT_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
-    pub timeout: i64,
+    #[command(flatten)]
+    pub timeout: Timeout,
 
     /// The page to read (http:// or https://)
     #[arg(value_name = "URL")]
@@ -170,6 +168,20 @@ pub struct Schedule {
         value_delimiter = ','
     )]
     pub tags: Vec<String>,
+}
+
+/// How long one collection may take: a request, or a plugin run and what it started.
+#[derive(Args, Debug, Clone)]
+pub struct Timeout {
+    /// Give up on a collection after this long; it reports collect.up 0
+    #[arg(long = "timeout", env = "TLM_COLLECT_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
+    pub ns: i64,
+}
+
+impl Timeout {
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.ns.max(0) as u64)
+    }
 }
 
 impl Schedule {
@@ -269,9 +281,8 @@ pub struct ExecArgs {
     )]
     pub input_format: crate::lineproto::detect::InputFormat,
 
-    /// Kill a run (and what it started) after this long; the collection reports collect.up 0
-    #[arg(long, env = "TLM_COLLECT_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
-    pub timeout: i64,
+    #[command(flatten)]
+    pub timeout: Timeout,
 
     /// The program and its arguments (after `--`)
     #[arg(

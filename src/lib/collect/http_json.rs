@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use super::nginx::{fetch, http_agent, server_of};
+use super::http::{fetch, http_agent, server_of};
 use crate::log::RateLimit;
 use crate::metric::{Metric, Value};
 use crate::Error;

@@ -7,6 +7,7 @@
 //! up in the stream instead of ending it.
 
 pub mod exec;
+mod http;
 pub mod http_json;
 pub mod nginx;
 pub mod prom_text;
@@ -62,12 +63,15 @@ impl Source for prom_text::PromCollector {
 
     fn collect(&mut self, now_ns: i64, out: &mut Vec<Metric>) -> Result<()> {
         prom_text::PromCollector::collect(self, now_ns, out)?;
-        for (line, why) in self.bad_lines() {
+        // One line per collection however broken the page: the first bad line and a count.
+        if let Some((line, why)) = self.bad_lines().first() {
+            let count = self.bad_lines().len();
             crate::log!(
                 Warn,
-                "bad_line",
+                "bad_lines",
                 source = "prometheus",
-                line = line,
+                count = count,
+                first_line = line,
                 reason = why
             );
         }
@@ -113,13 +117,11 @@ pub struct Plan {
 /// `collect.up 0`, and the schedule goes on.
 pub fn run(source: &mut dyn Source, plan: &Plan, out: &mut Output) -> Result<()> {
     let mut batch: Vec<Metric> = Vec::new();
-    let mut rng = crate::time::now_ns() as u64 | 1;
+    let mut rng = crate::rng::XorShift::seeded();
     crate::schedule::every(plan.interval, plan.count, |tick| {
         let now = if plan.jitter > 0 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            std::thread::sleep(std::time::Duration::from_nanos(rng % plan.jitter as u64));
+            let offset = rng.next_u64() % plan.jitter as u64;
+            std::thread::sleep(std::time::Duration::from_nanos(offset));
             crate::time::now_ns()
         } else {
             tick

@@ -41,7 +41,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::nginx::{fetch, http_agent, server_of};
+use super::http::{fetch, http_agent, server_of};
 use crate::metric::{Kind, Metric, Temporality, Value};
 use crate::Error;
 

@@ -8,16 +8,15 @@ use std::time::Duration;
 pub struct Backoff {
     min: Duration,
     max: Duration,
-    rng: u64,
+    rng: crate::rng::XorShift,
 }
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Backoff {
-        let seed = crate::time::now_ns() as u64 ^ (std::process::id() as u64) << 32;
         Backoff {
             min,
             max: max.max(min),
-            rng: seed | 1,
+            rng: crate::rng::XorShift::seeded(),
         }
     }
 
@@ -28,15 +27,7 @@ impl Backoff {
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
             .min(self.max);
         let half = step / 2;
-        half + half.mul_f64(self.unit())
-    }
-
-    /// A number in [0, 1) from xorshift64: jitter needs spread, not cryptographic quality.
-    fn unit(&mut self) -> f64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+        half + half.mul_f64(self.rng.unit())
     }
 }
 

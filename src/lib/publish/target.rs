@@ -271,24 +271,8 @@ fn parse_options(query: &str) -> std::result::Result<Vec<(String, String)>, Stri
 }
 
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or(format!("bad escape in `{s}`"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("`{s}` is not UTF-8 once unescaped"))
+    crate::httpd::percent_decode(s)
+        .ok_or(format!("bad escape in `{s}`, or not UTF-8 once unescaped"))
 }
 
 #[cfg(test)]

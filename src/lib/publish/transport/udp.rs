@@ -19,7 +19,7 @@ pub struct UdpTransport {
     mtu: usize,
     key: Option<Vec<u8>>,
     timeout: Duration,
-    nonce: u32,
+    nonces: crate::rng::XorShift,
     refused: crate::log::RateLimit,
 }
 
@@ -31,7 +31,7 @@ impl UdpTransport {
             mtu,
             key,
             timeout,
-            nonce: (crate::time::now_ns() as u32) ^ std::process::id().rotate_left(16),
+            nonces: crate::rng::XorShift::seeded(),
             refused: crate::log::RateLimit::default(),
         }
     }
@@ -62,12 +62,9 @@ impl UdpTransport {
     fn send_datagram(&mut self, payload: &[u8]) -> SendResult {
         let datagram = match &self.key {
             Some(key) => {
-                self.nonce = self
-                    .nonce
-                    .wrapping_mul(1_664_525)
-                    .wrapping_add(1_013_904_223);
+                let nonce = self.nonces.next_u64() as u32;
                 let now = crate::time::now_ns().max(0) as u64 / 1_000_000_000;
-                std::borrow::Cow::Owned(secure::sign(key, now, self.nonce, payload))
+                std::borrow::Cow::Owned(secure::sign(key, now, nonce, payload))
             }
             None => std::borrow::Cow::Borrowed(payload),
         };
