@@ -20,6 +20,7 @@ pub mod rng;
 pub mod runtime;
 pub mod schedule;
 pub mod signals;
+pub mod snmp;
 pub mod statsd;
 pub mod stream;
 pub mod time;
