@@ -37,6 +37,9 @@ _tlm__collect() {
             tlm__collect,tail)
                 cmd="tlm__collect__subcmd__tail"
                 ;;
+            tlm__collect,task)
+                cmd="tlm__collect__subcmd__task"
+                ;;
             tlm__collect__subcmd__help,exec)
                 cmd="tlm__collect__subcmd__help__subcmd__exec"
                 ;;
@@ -58,6 +61,9 @@ _tlm__collect() {
             tlm__collect__subcmd__help,tail)
                 cmd="tlm__collect__subcmd__help__subcmd__tail"
                 ;;
+            tlm__collect__subcmd__help,task)
+                cmd="tlm__collect__subcmd__help__subcmd__task"
+                ;;
             *)
                 ;;
         esac
@@ -65,7 +71,7 @@ _tlm__collect() {
 
     case "${cmd}" in
         tlm__collect)
-            opts="-v -q -h -V --verbose --quiet --log-level --log-format --help --version system exec nginx prometheus http tail help"
+            opts="-v -q -h -V --verbose --quiet --log-level --log-format --help --version system exec nginx prometheus http tail task help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,7 +93,7 @@ _tlm__collect() {
             return 0
             ;;
         tlm__subcmd__collect__subcmd__exec)
-            opts="-i -n -t -v -q -h --interval --count --jitter --tag --input-format --timeout --verbose --quiet --log-level --log-format --help"
+            opts="-i -n -t -v -q -h --interval --count --jitter --tag --input-format --timeout --persistent --signal --verbose --quiet --log-level --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -129,6 +135,10 @@ _tlm__collect() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --signal)
+                    COMPREPLY=($(compgen -W "none stdin hup usr1" -- "${cur}"))
+                    return 0
+                    ;;
                 --log-level)
                     COMPREPLY=($(compgen -W "error warn info debug trace" -- "${cur}"))
                     return 0
@@ -145,7 +155,7 @@ _tlm__collect() {
             return 0
             ;;
         tlm__subcmd__collect__subcmd__help)
-            opts="system exec nginx prometheus http tail help"
+            opts="system exec nginx prometheus http tail task help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -243,6 +253,20 @@ _tlm__collect() {
             return 0
             ;;
         tlm__subcmd__collect__subcmd__help__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tlm__subcmd__collect__subcmd__help__subcmd__task)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -535,6 +559,28 @@ _tlm__collect() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-level)
+                    COMPREPLY=($(compgen -W "error warn info debug trace" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "kv json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tlm__subcmd__collect__subcmd__task)
+            opts="-v -q -h --verbose --quiet --log-level --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --log-level)
                     COMPREPLY=($(compgen -W "error warn info debug trace" -- "${cur}"))
                     return 0

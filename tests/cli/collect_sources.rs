@@ -439,3 +439,176 @@ fn tail_follows_rename_and_truncation() {
     seen.sort_by(f64::total_cmp);
     assert_eq!(seen, [10.0, 20.0, 30.0, 40.0]);
 }
+
+/// statsd lines are a plugin format too; a persistent plugin answers one newline per
+/// collection, and the same program keeps its state across collections.
+#[test]
+fn exec_statsd_and_a_persistent_plugin() {
+    let (ms, _) = collect(&[
+        "exec",
+        "--count",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "echo 'jobs.done:3|c|@0.5'; echo 'queue.depth:7|g'; echo 'job.ms:12|ms|#env:ci'",
+    ]);
+    let kinds: Vec<(&str, &str)> = ms
+        .iter()
+        .take(3)
+        .map(|m| (m["name"].as_str().unwrap(), m["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("jobs.done", "counter"),
+            ("queue.depth", "gauge"),
+            ("job.ms", "distribution")
+        ]
+    );
+    assert_eq!(ms[0]["value"].as_f64(), Some(6.0), "3 sampled at 0.5");
+    assert_eq!(ms[2]["tags"]["env"], "ci");
+
+    let (ms, stderr) = collect(&[
+        "exec",
+        "--persistent",
+        "--signal",
+        "stdin",
+        "--count",
+        "3",
+        "--interval",
+        "200ms",
+        "--",
+        "sh",
+        "-c",
+        "echo started >&2; n=0; while read x; do n=$((n+1)); echo \"polls:$n|g\"; done",
+    ]);
+    let polls: Vec<f64> = ms
+        .iter()
+        .filter(|m| m["name"] == "polls")
+        .filter_map(|m| m["value"].as_f64())
+        .collect();
+    assert_eq!(
+        polls,
+        [1.0, 2.0, 3.0],
+        "one answer per collection, one process"
+    );
+    assert_eq!(stderr.matches("line=started").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("event=plugin_started").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+/// One task file: a real nginx, a plugin, a broken plugin and the host, at their own
+/// intervals. The broken source reports itself down and the others are unaffected.
+#[test]
+fn a_task_runs_isolated_sources_at_their_own_intervals() {
+    let (dir, _nginx, port) = start_nginx("");
+    let task = dir.0.join("task.toml");
+    std::fs::write(
+        &task,
+        format!(
+            r#"
+interval = "200ms"
+tag = {{ dc = "lab" }}
+
+[[source]]
+type = "nginx"
+url = "http://127.0.0.1:{port}/nginx_status"
+count = 2
+
+[[source]]
+type = "exec"
+name = "queue"
+interval = "100ms"
+count = 4
+command = "echo 'queue.depth 5'"
+
+[[source]]
+type = "exec"
+name = "broken"
+count = 2
+timeout = "300ms"
+command = ["sh", "-c", "sleep 10"]
+
+[[source]]
+type = "system"
+count = 1
+"#
+        ),
+    )
+    .expect("task file");
+    let started = Instant::now();
+    let (ms, stderr) = collect(&["task", &task.display().to_string()]);
+    assert!(started.elapsed() < Duration::from_secs(8), "{stderr}");
+    let ups = |source: &str| -> Vec<u64> {
+        ms.iter()
+            .filter(|m| m["name"] == "collect.up" && m["tags"]["source"] == source)
+            .filter_map(|m| m["value"].as_u64())
+            .collect()
+    };
+    assert_eq!(ups("nginx"), [1, 1]);
+    assert_eq!(ups("queue"), [1, 1, 1, 1]);
+    assert_eq!(ups("broken"), [0, 0]);
+    assert_eq!(ups("system"), [1]);
+    let depths = ms.iter().filter(|m| m["name"] == "queue.depth").count();
+    assert_eq!(depths, 4);
+    assert!(ms.iter().any(|m| m["name"] == "nginx.requests"));
+    assert!(ms.iter().any(|m| m["name"] == "system.load.1m"));
+    assert!(
+        ms.iter().all(|m| m["tags"]["dc"] == "lab"),
+        "the task's tag"
+    );
+    assert!(stderr.contains("source=broken"), "{stderr}");
+
+    std::fs::write(&task, "[[source]]\ntype = \"nginx\"\nmount = \"/\"\n").expect("task");
+    let out = Command::new(bin("tlm-collect"))
+        .args(["task", &task.display().to_string()])
+        .output()
+        .expect("tlm-collect");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        text(&out.stderr).contains("--mount"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// SIGTERM ends a task after its sources' current collections, exit 0.
+#[test]
+fn a_task_ends_on_sigterm() {
+    let dir = TempDir::new("task-term");
+    let task = dir.0.join("task.toml");
+    std::fs::write(
+        &task,
+        "interval = \"100ms\"\n[[source]]\ntype = \"exec\"\ncommand = \"echo a.b 1\"\n[[source]]\ntype = \"system\"\n",
+    )
+    .expect("task");
+    let mut child = Command::new(bin("tlm-collect"))
+        .args(["task", &task.display().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tlm-collect");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).expect("read");
+        out
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: kill(2) on the child we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = Instant::now();
+    let status = child.wait().expect("wait");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+    let out = reader.join().expect("reader");
+    assert!(
+        out.lines().filter(|l| l.contains("\"a.b\"")).count() >= 3,
+        "{out}"
+    );
+    assert!(out.ends_with('\n'), "whole lines only");
+}

@@ -34,13 +34,20 @@ impl Step {
     }
 }
 
+/// Counter starts that differ by less than this are the same start. A start derived from an
+/// uptime (SNMP sysUpTime, /proc/uptime) moves by the poll's latency from one reading to the
+/// next; a real restart moves it by at least the time between two readings.
+pub const START_TOLERANCE_NS: i64 = 1_000_000_000;
+
 /// The step from `prev` to `cur`; `None` when `cur` is not newer than `prev`.
 pub fn step(prev: &Reading, cur: &Reading, max_rate: Option<f64>) -> Option<Step> {
     if cur.ts <= prev.ts {
         return None;
     }
-    if prev.start_ts.is_some() && cur.start_ts.is_some() && prev.start_ts != cur.start_ts {
-        return Some(Step::Reset(cur.value));
+    if let (Some(p), Some(c)) = (prev.start_ts, cur.start_ts) {
+        if (c - p).abs() >= START_TOLERANCE_NS {
+            return Some(Step::Reset(cur.value));
+        }
     }
     let (Some(p), Some(c)) = (prev.value.as_i128(), cur.value.as_i128()) else {
         let d = cur.value.as_f64() - prev.value.as_f64();
@@ -124,8 +131,15 @@ mod tests {
     #[test]
     fn start_ts_change_is_a_reset() {
         let a = r(Value::U64(4_294_967_000), 0, Some(1));
-        let b = r(Value::U64(500), 10 * S, Some(2));
+        let b = r(Value::U64(500), 10 * S, Some(1 + S));
         assert_eq!(step(&a, &b, None), Some(Step::Reset(Value::U64(500))));
+    }
+
+    #[test]
+    fn start_ts_jitter_below_a_second_is_not_a_reset() {
+        let a = r(Value::U64(1000), 0, Some(5 * S));
+        let b = r(Value::U64(1500), 10 * S, Some(5 * S - 3_000_000));
+        assert_eq!(step(&a, &b, None), Some(Step::Increase(Value::U64(500))));
     }
 
     #[test]

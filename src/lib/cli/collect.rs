@@ -47,6 +47,121 @@ pub enum Source {
     Http(HttpArgs),
     /// Follow a log file across rotation; count and measure the lines a regex matches
     Tail(TailArgs),
+    /// Run several sources at their own intervals from a TOML task file
+    Task(TaskArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "\
+Examples:
+  # /etc/tlm/host.toml
+  #   tag = { dc = \"fra1\" }
+  #   [[source]]
+  #   type = \"system\"
+  #   interval = \"10s\"
+  #   [[source]]
+  #   type = \"nginx\"
+  #   url = \"http://127.0.0.1:8080/nginx_status\"
+  #   interval = \"5s\"
+  #   [[source]]
+  #   type = \"exec\"
+  #   name = \"queue\"
+  #   interval = \"1m\"
+  #   command = \"echo queue.depth $(ls /var/spool/q | wc -l)\"
+  tlm-collect task /etc/tlm/host.toml | tlm-publish graphite://127.0.0.1:2003
+
+Each [[source]] holds the flags of one subcommand as keys (`type` names it; url, file and
+command are its operands); top-level interval, jitter, timeout and tag are defaults.")]
+pub struct TaskArgs {
+    /// The task file (TOML)
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+}
+
+/// One source's flags, parsed alone: how a task file's `[[source]]` tables are checked.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "tlm-collect")]
+struct OneSource {
+    #[command(subcommand)]
+    source: Source,
+}
+
+impl Source {
+    /// The source a task file's `[[source]]` describes, checked as its command line would be.
+    pub fn from_task(src: &crate::collect::task::TaskSource) -> Result<Source> {
+        let argv = std::iter::once("tlm-collect".to_string()).chain(src.argv.iter().cloned());
+        OneSource::try_parse_from(argv)
+            .map(|one| one.source)
+            .map_err(|e| {
+                let text = e.render().to_string();
+                let first = text
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ");
+                Error::usage(format!("source `{}`: {first}", src.name))
+            })
+    }
+
+    /// The collector these flags describe, and when to run it.
+    pub fn build(&self) -> Result<(Box<dyn crate::collect::Source + Send>, crate::collect::Plan)> {
+        use crate::collect::{self as c};
+        Ok(match self {
+            Source::System(sys) => {
+                let mut collector = c::system::SystemCollector::new(&sys.proc_root)?;
+                collector.set_mounts(glob_set("--mount", &sys.mounts)?);
+                collector.set_interfaces(glob_set("--interface", &sys.interfaces)?);
+                (Box::new(collector), sys.schedule.plan()?)
+            }
+            Source::Exec(exec) => {
+                let mut collector = c::exec::ExecCollector::new(
+                    exec.command.clone(),
+                    exec.timeout.duration(),
+                    exec.input_format,
+                )?;
+                if exec.persistent {
+                    collector = collector.persistent(exec.signal);
+                } else if exec.signal != c::execd::Signal::None {
+                    return Err(Error::usage("--signal needs --persistent"));
+                }
+                (Box::new(collector), exec.schedule.plan()?)
+            }
+            Source::Nginx(page) => {
+                let collector = c::nginx::NginxCollector::new(&page.url, page.timeout.duration())?;
+                (Box::new(collector), page.schedule.plan()?)
+            }
+            Source::Prometheus(page) => {
+                let collector =
+                    c::prom_text::PromCollector::new(&page.url, page.timeout.duration())?;
+                (Box::new(collector), page.schedule.plan()?)
+            }
+            Source::Http(page) => {
+                let fields = page
+                    .fields
+                    .iter()
+                    .map(|f| c::http_json::parse_field_arg(f))
+                    .collect::<Result<Vec<_>>>()?;
+                let collector = c::http_json::HttpJsonCollector::new(
+                    &page.url,
+                    page.timeout.duration(),
+                    fields,
+                )?;
+                (Box::new(collector), page.schedule.plan()?)
+            }
+            Source::Tail(t) => {
+                let collector = c::tail::TailCollector::new(c::tail::TailConfig {
+                    path: t.file.clone(),
+                    pattern: t.pattern.clone(),
+                    counts: t.counts.clone(),
+                    observes: t.observes.clone(),
+                    tags: t.tag_captures.clone(),
+                    from_start: t.from_start,
+                })?;
+                (Box::new(collector), t.schedule.plan()?)
+            }
+            Source::Task(_) => return Err(Error::usage("a task cannot hold a task")),
+        })
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -267,7 +382,10 @@ Examples:
   tlm-collect exec --interval 10s -- sh -c 'echo \"queue.depth $(wc -l < /var/spool/q) $(date +%s)\"'
 
   # A Telegraf-style plugin printing InfluxDB line protocol, at most 5 s per run
-  tlm-collect exec --input-format influx --timeout 5s -- /usr/lib/tlm/plugins/ups.sh")]
+  tlm-collect exec --input-format influx --timeout 5s -- /usr/lib/tlm/plugins/ups.sh
+
+  # One long-running plugin, asked for a report by a newline on its stdin every 10 s
+  tlm-collect exec --persistent --signal stdin --interval 10s -- /usr/lib/tlm/plugins/poller")]
 pub struct ExecArgs {
     #[command(flatten)]
     pub schedule: Schedule,
@@ -283,6 +401,16 @@ pub struct ExecArgs {
 
     #[command(flatten)]
     pub timeout: Timeout,
+
+    /// Keep one instance running and read what it printed since the last collection; it is
+    /// restarted when it exits
+    #[arg(long, env = "TLM_COLLECT_PERSISTENT")]
+    pub persistent: bool,
+
+    /// With --persistent: ask it for a report at every collection and wait (up to --timeout)
+    /// for the answer to go quiet
+    #[arg(long, env = "TLM_COLLECT_SIGNAL", value_enum, default_value = "none")]
+    pub signal: crate::collect::execd::Signal,
 
     /// The program and its arguments (after `--`)
     #[arg(

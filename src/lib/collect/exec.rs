@@ -27,7 +27,10 @@ pub struct ExecCollector {
     timeout: Duration,
     format: InputFormat,
     decoder: Decoder,
+    statsd: crate::statsd::parse::Parser,
     bad_log: RateLimit,
+    /// `--persistent`: one long-running program read between collections.
+    persistent: Option<super::execd::Persistent>,
 }
 
 impl ExecCollector {
@@ -40,15 +43,33 @@ impl ExecCollector {
             timeout,
             format,
             decoder: Decoder::default(),
+            statsd: crate::statsd::parse::Parser::default(),
             bad_log: RateLimit::default(),
+            persistent: None,
         })
+    }
+
+    /// Keeps one program running instead of one run per collection; each collection reads
+    /// the complete lines it printed since the last one, after sending it `signal`.
+    pub fn persistent(mut self, signal: super::execd::Signal) -> ExecCollector {
+        let argv = self.argv.clone();
+        self.persistent = Some(super::execd::Persistent::new(argv, signal, self.timeout));
+        self
     }
 
     /// Runs the program once and appends what it printed; an error (it could not start, it
     /// timed out, it exited non-zero) leaves `out` as it was.
     pub fn collect(&mut self, now_ns: i64, out: &mut Vec<Metric>) -> Result<Run> {
-        let stdout = self.run_program()?;
-        let text = String::from_utf8_lossy(&stdout);
+        let stdout = match self.persistent.as_mut() {
+            Some(p) => p.read()?,
+            None => self.run_program()?,
+        };
+        self.parse_output(&stdout, now_ns, out)
+    }
+
+    /// Reads what the program printed; lines without a timestamp get `now_ns`.
+    fn parse_output(&mut self, stdout: &[u8], now_ns: i64, out: &mut Vec<Metric>) -> Result<Run> {
+        let text = String::from_utf8_lossy(stdout);
         let format = match self.format {
             InputFormat::Auto => text
                 .lines()
@@ -109,24 +130,19 @@ impl ExecCollector {
             }
             InputFormat::Graphite => graphite::parse(line, now_ns, out),
             InputFormat::Influx => influx::parse(line, now_ns, 1, out),
-            InputFormat::Prometheus | InputFormat::Statsd => Err(
-                "statsd lines are not read by exec; print NDJSON, Graphite, InfluxDB or Prometheus text".into(),
-            ),
+            InputFormat::Statsd => self
+                .statsd
+                .parse(line.as_bytes(), now_ns, |m| out.push(m.clone()))
+                .map_err(|bad| bad.reason().to_string()),
+            // Read as a whole page by `parse_output`.
+            InputFormat::Prometheus => Err("a Prometheus line out of its page".into()),
         }
     }
 
     /// Runs the program to its end or the timeout; its stdout, or why there is none.
     fn run_program(&self) -> Result<Vec<u8>> {
         let name = &self.argv[0];
-        // Its own process group, so a timeout also ends what the plugin started.
-        let mut child = Command::new(name)
-            .args(&self.argv[1..])
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::unavailable(format!("exec {name}: cannot start: {e}")))?;
+        let mut child = spawn(&self.argv, Stdio::null())?;
         let mut stdout = child.stdout.take();
         let reader = std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -135,25 +151,13 @@ impl ExecCollector {
             }
             buf
         });
-        let stderr = child.stderr.take();
-        let program = name.clone();
-        let logger = std::thread::spawn(move || {
-            for line in stderr
-                .into_iter()
-                .flat_map(|s| BufReader::new(s).lines().map_while(|l| l.ok()))
-            {
-                crate::log!(Warn, "plugin_stderr", command = program, line = line);
-            }
-        });
+        let logger = log_stderr(&mut child, name);
         let deadline = Instant::now() + self.timeout;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() >= deadline => {
-                    // SAFETY: kill(2) on the process group of a child we started and have
-                    // not reaped, so the group id is still ours.
-                    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                    let _ = child.wait();
+                    kill_group(&mut child);
                     let _ = logger.join();
                     return Err(Error::unavailable(format!(
                         "exec {name}: killed after the {:?} timeout",
@@ -171,6 +175,44 @@ impl ExecCollector {
         }
         Ok(out)
     }
+}
+
+/// Starts the program in its own process group, so a timeout also ends what it started.
+pub(super) fn spawn(argv: &[String], stdin: Stdio) -> Result<std::process::Child> {
+    let name = argv.first().map_or("", String::as_str);
+    Command::new(name)
+        .args(argv.get(1..).unwrap_or_default())
+        .process_group(0)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::unavailable(format!("exec {name}: cannot start: {e}")))
+}
+
+/// Logs the program's stderr line by line until it closes.
+pub(super) fn log_stderr(
+    child: &mut std::process::Child,
+    name: &str,
+) -> std::thread::JoinHandle<()> {
+    let stderr = child.stderr.take();
+    let program = name.to_owned();
+    std::thread::spawn(move || {
+        for line in stderr
+            .into_iter()
+            .flat_map(|s| BufReader::new(s).lines().map_while(|l| l.ok()))
+        {
+            crate::log!(Warn, "plugin_stderr", command = program, line = line);
+        }
+    })
+}
+
+/// Ends the child's whole process group and reaps the child.
+pub(super) fn kill_group(child: &mut std::process::Child) {
+    // SAFETY: kill(2) on the process group of a child we started and have not reaped, so
+    // the group id is still ours.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let _ = child.wait();
 }
 
 #[cfg(test)]
@@ -216,6 +258,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!((ms[0].name.as_str(), ms[0].ts), ("n", 42));
+    }
+
+    #[test]
+    fn statsd_lines_are_read() {
+        let (ms, run) = sh(
+            "echo 'jobs.done:3|c|@0.5'; echo 'queue.depth:7|g'; echo 'job.ms:12|ms'; echo 'bad'",
+            InputFormat::Auto,
+        )
+        .unwrap();
+        assert_eq!(run.bad_lines, 1);
+        let got: Vec<_> = ms.iter().map(|m| (m.name.as_str(), m.kind)).collect();
+        assert_eq!(
+            got,
+            [
+                ("jobs.done", crate::metric::Kind::Counter),
+                ("queue.depth", crate::metric::Kind::Gauge),
+                ("job.ms", crate::metric::Kind::Distribution)
+            ]
+        );
+        // A sampled counter counts what it stands for.
+        assert_eq!(ms[0].value.map(|v| v.as_f64()), Some(6.0));
+    }
+
+    #[test]
+    fn a_persistent_plugin_answers_every_collection() {
+        let argv = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            "n=0; while read x; do n=$((n+1)); echo \"polls:$n|g\"; done".to_string(),
+        ];
+        let mut c = ExecCollector::new(argv, Duration::from_secs(5), InputFormat::Auto)
+            .unwrap()
+            .persistent(crate::collect::execd::Signal::Stdin);
+        for want in 1..=3 {
+            let mut out = Vec::new();
+            c.collect(7, &mut out).unwrap();
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].value.map(|v| v.as_f64()), Some(want as f64));
+        }
     }
 
     #[test]

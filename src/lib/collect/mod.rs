@@ -7,12 +7,14 @@
 //! up in the stream instead of ending it.
 
 pub mod exec;
+pub mod execd;
 mod http;
 pub mod http_json;
 pub mod nginx;
 pub mod prom_text;
 pub mod system;
 pub mod tail;
+pub mod task;
 
 use crate::error::Result;
 use crate::io::Output;
@@ -113,12 +115,28 @@ pub struct Plan {
     pub tags: Vec<(String, String)>,
 }
 
-/// Collects from `source` as `plan` says; a failed collection is logged and reported as
-/// `collect.up 0`, and the schedule goes on.
+/// Collects from `source` as `plan` says, writing each collection to `out`, until the count
+/// or SIGINT/SIGTERM; a failed collection is logged and reported as `collect.up 0`, and the
+/// schedule goes on.
 pub fn run(source: &mut dyn Source, plan: &Plan, out: &mut Output) -> Result<()> {
+    let signals = crate::signals::Signals::termination()?;
+    run_until(source, plan, signals.receiver(), &mut |batch| {
+        out.write_ndjson(batch)?;
+        out.flush()
+    })
+}
+
+/// `run`, handing each collection to `sink` and ending when `stop` delivers or disconnects.
+/// A source that panics is reported like one that failed, so it cannot end the others.
+pub fn run_until(
+    source: &mut dyn Source,
+    plan: &Plan,
+    stop: &crossbeam_channel::Receiver<i32>,
+    sink: &mut dyn FnMut(&[Metric]) -> Result<()>,
+) -> Result<()> {
     let mut batch: Vec<Metric> = Vec::new();
     let mut rng = crate::rng::XorShift::seeded();
-    crate::schedule::every(plan.interval, plan.count, |tick| {
+    crate::schedule::every_until(plan.interval, plan.count, stop, |tick| {
         let now = if plan.jitter > 0 {
             let offset = rng.next_u64() % plan.jitter as u64;
             std::thread::sleep(std::time::Duration::from_nanos(offset));
@@ -128,7 +146,11 @@ pub fn run(source: &mut dyn Source, plan: &Plan, out: &mut Output) -> Result<()>
         };
         batch.clear();
         let started = std::time::Instant::now();
-        let up = match source.collect(now, &mut batch) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            source.collect(now, &mut batch)
+        }))
+        .unwrap_or_else(|_| Err(crate::error::Error::internal("the source panicked (a bug)")));
+        let up = match outcome {
             Ok(()) => 1,
             Err(e) => {
                 batch.clear();
@@ -153,7 +175,6 @@ pub fn run(source: &mut dyn Source, plan: &Plan, out: &mut Output) -> Result<()>
         for m in &mut batch {
             plan.tags.iter().for_each(|(k, v)| m.tags.insert(k, v));
         }
-        out.write_ndjson(&batch)?;
-        out.flush()
+        sink(&batch)
     })
 }

@@ -26,6 +26,10 @@
 //! - with a mount filter (`SystemCollector::set_mounts`), only mount points it matches are
 //!   looked at, before `statvfs` is called, so an excluded hung NFS mount is never touched.
 //!
+//! `statvfs` on a network file system (NFS, CIFS, sshfs, …) blocks while its server is away,
+//! so those are measured on a helper thread and given up after `REMOTE_WAIT` with a warning;
+//! that mount is skipped until its call returns, so hung calls never pile up.
+//!
 //! Inode gauges are left out for file systems reporting 0 inodes (btrfs, vfat), where `df -i`
 //! shows `-`. A mount point that cannot be examined (gone, permission denied) is skipped with
 //! a debug log.
@@ -161,13 +165,82 @@ pub fn measure(mounts: Vec<Mount>, only: Option<&GlobSet>) -> Vec<Filesystem> {
         if only.is_some_and(|set| !set.is_match(&mount.mount)) {
             continue;
         }
-        let path = Path::new(&mount.mount);
-        match std::fs::metadata(path).and_then(|md| Ok((md.dev(), statvfs(path)?))) {
+        let probe = if REMOTE.contains(&mount.fstype.as_str()) {
+            probe_remote(&mount.mount)
+        } else {
+            probe(Path::new(&mount.mount))
+        };
+        match probe {
             Ok((dev, usage)) => measured.push(Filesystem { mount, dev, usage }),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                crate::log!(Warn, "filesystem_skipped", mount = mount.mount, error = e)
+            }
             Err(e) => crate::log!(Debug, "filesystem_skipped", mount = mount.mount, error = e),
         }
     }
     select(measured)
+}
+
+/// File system types whose calls wait on a server.
+const REMOTE: &[&str] = &[
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "fuse.sshfs",
+    "9p",
+    "ceph",
+    "glusterfs",
+    "fuse.glusterfs",
+    "afs",
+    "lustre",
+    "davfs",
+    "fuse.s3fs",
+];
+
+/// How long a network file system may take to answer.
+const REMOTE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Mount points whose call is still out.
+static OUTSTANDING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn probe(path: &Path) -> io::Result<(u64, Usage)> {
+    let dev = std::fs::metadata(path)?.dev();
+    Ok((dev, statvfs(path)?))
+}
+
+/// `probe` on a helper thread, given up after `REMOTE_WAIT`.
+fn probe_remote(mount: &str) -> io::Result<(u64, Usage)> {
+    let hung = || io::Error::new(io::ErrorKind::TimedOut, "no answer within 1 s");
+    {
+        let mut out = OUTSTANDING.lock().map_err(|_| hung())?;
+        if out.iter().any(|m| m == mount) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "an earlier call has not returned",
+            ));
+        }
+        out.push(mount.to_owned());
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let owned = mount.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name("statvfs".into())
+        .spawn(move || {
+            let result = probe(Path::new(&owned));
+            if let Ok(mut out) = OUTSTANDING.lock() {
+                out.retain(|m| *m != owned);
+            }
+            let _ = tx.send(result);
+        });
+    if let Err(e) = spawned {
+        if let Ok(mut out) = OUTSTANDING.lock() {
+            out.retain(|m| m != mount);
+        }
+        return Err(e);
+    }
+    rx.recv_timeout(REMOTE_WAIT).map_err(|_| hung())?
 }
 
 /// Drops file systems of 0 blocks and all but one mount of each `dev` (see the module doc),
