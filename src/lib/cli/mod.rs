@@ -5,6 +5,7 @@ pub mod agg;
 pub mod collect;
 pub mod common;
 pub mod publish;
+pub mod snmpwalk;
 pub mod statsd;
 
 pub use common::{InputArgs, LogArgs, Tool};
@@ -25,6 +26,7 @@ pub fn commands() -> Vec<clap::Command> {
         agg::AggArgs::command(),
         collect::CollectArgs::command(),
         publish::PublishArgs::command(),
+        snmpwalk::SnmpwalkArgs::command(),
         statsd::StatsdArgs::command(),
     ]
 }

@@ -6,9 +6,9 @@
 //! serves both the generator and run-time loading.
 //!
 //! Duplicate labels: when several modules define a label or an OID, the winner is an explicit
-//! definition over one implied by `{ iso org(3) … }`, then an SMIv2 module over an SMIv1 one
-//! (IF-MIB over RFC1213-MIB), then the module loaded first. `MODULE::label` always resolves
-//! within that module.
+//! definition over one implied by `{ iso org(3) … }`, then the module net-snmp `-m ALL` loads
+//! first (reverse name order, imports first: IF-MIB over RFC1213-MIB, but RFC1213-MIB over
+//! IP-MIB for the old ip/icmp objects). `MODULE::label` always resolves within that module.
 //!
 //! Loading policy (`Mib::load`): an unreadable directory is an error; a file that is not a MIB
 //! module, a construct that cannot be parsed, or a name that cannot be resolved only adds a
@@ -35,9 +35,13 @@ pub enum NodeKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syntax {
     Integer,
-    OctetString { fixed_size: Option<u32> },
+    OctetString {
+        fixed_size: Option<u32>,
+    },
     ObjectId,
     IpAddress,
+    /// SMIv1 NetworkAddress: an IpAddress on the wire that net-snmp prints as hex octets.
+    NetworkAddress,
     Counter32,
     Gauge32,
     Unsigned32,
@@ -92,6 +96,8 @@ pub struct Node {
     pub display_hint: Option<String>,
     /// The type the SYNTAX names, e.g. `DisplayString`; `None` for a base type.
     pub tc: Option<String>,
+    /// The UNITS clause, printed by net-snmp after the value.
+    pub units: Option<String>,
     /// The module defining `tc` (serialization refers to the TC, not a copy of it).
     tc_module: Option<String>,
     /// Set for nodes only implied by `name(n)` inside another OID value.
@@ -166,6 +172,11 @@ static BUILTIN: OnceLock<Mib> = OnceLock::new();
 
 impl Mib {
     /// The standard MIBs compiled into the binary, parsed on first use.
+    /// No MIB at all: every OID keeps its numeric name (`-m ''`).
+    pub fn empty() -> Mib {
+        Mib::from_builtin_text("")
+    }
+
     pub fn builtin() -> &'static Mib {
         BUILTIN.get_or_init(|| Mib::from_builtin_text(include_str!("mibs.builtin")))
     }
@@ -413,7 +424,7 @@ impl Mib {
                 let arcs = s.get(skip..skip.checked_add(n)?)?;
                 Some((IndexValue::Oid(arcs.to_vec()), skip + n))
             }
-            Syntax::IpAddress => {
+            Syntax::IpAddress | Syntax::NetworkAddress => {
                 let a = s.get(..4)?;
                 let mut ip = [0u8; 4];
                 for (b, arc) in ip.iter_mut().zip(a) {
@@ -512,15 +523,8 @@ impl Mib {
         modules: Vec<ModInfo>,
         warnings: Vec<String>,
     ) -> Mib {
-        let info: HashMap<&str, &ModInfo> = modules.iter().map(|m| (m.name.as_str(), m)).collect();
-        let rank = |n: &Node| -> u8 {
-            let v2 = info.get(n.module.as_str()).is_some_and(|m| m.v2);
-            u8::from(!n.implicit) * 2 + u8::from(v2)
-        };
-        let imports = |a: &Node, b: &Node| {
-            info.get(a.module.as_str())
-                .is_some_and(|m| m.imports.contains(&b.module))
-        };
+        let load = load_order(&modules);
+        let pos = |n: &Node| load.get(n.module.as_str()).copied().unwrap_or(usize::MAX);
         let mut mib = Mib {
             trie: vec![TrieNode {
                 children: Vec::new(),
@@ -528,17 +532,11 @@ impl Mib {
             }],
             ..Mib::default()
         };
-        // Among equals, net-snmp keeps the module loaded first, and it loads imports first:
-        // prefer the imported module (HOST-RESOURCES-MIB over HOST-RESOURCES-TYPES), then the
-        // one defining more of the subtree (TCP-MIB's `tcp`, not IPV6-TCP-MIB's).
+        // An explicit definition beats one implied by `name(n)`; among equals net-snmp keeps the
+        // module it loaded first (see `load_order`).
         let better = |a: usize, b: usize| {
             let (na, nb) = (&nodes[a], &nodes[b]);
-            match rank(na).cmp(&rank(nb)) {
-                std::cmp::Ordering::Equal if imports(nb, na) => true,
-                std::cmp::Ordering::Equal if imports(na, nb) => false,
-                std::cmp::Ordering::Equal => subtree_size(&nodes, a) > subtree_size(&nodes, b),
-                o => o == std::cmp::Ordering::Greater,
-            }
+            (!na.implicit, std::cmp::Reverse(pos(na))) > (!nb.implicit, std::cmp::Reverse(pos(nb)))
         };
         for (i, n) in nodes.iter().enumerate() {
             let t = mib.trie_insert(&n.oid);
@@ -601,12 +599,47 @@ impl Mib {
 
 /// Nodes of the same module below `nodes[i]`; relies on each module's nodes being
 /// contiguous and sorted by OID.
-fn subtree_size(nodes: &[Node], i: usize) -> usize {
-    let n = &nodes[i];
-    nodes[i + 1..]
-        .iter()
-        .take_while(|d| d.module == n.module && d.oid.starts_with(&n.oid))
-        .count()
+/// Each module's position in net-snmp's `-m ALL` load sequence: module files in reverse name
+/// order (`scan_directory` sorts them, `new_module` prepends), each after the modules it imports,
+/// depth first. Module names stand in for file names, which the built-in table does not keep.
+/// Checked against net-snmp 5.9.3: RFC1213-MIB's ip/icmp objects beat IP-MIB's, while IF-MIB,
+/// SNMPv2-MIB, TCP-MIB and UDP-MIB beat RFC1213-MIB, and DISMAN-EXPRESSION-MIB's
+/// sysUpTimeInstance beats DISMAN-EVENT-MIB's.
+fn load_order(modules: &[ModInfo]) -> HashMap<&str, usize> {
+    let by_name: HashMap<&str, &ModInfo> = modules.iter().map(|m| (m.name.as_str(), m)).collect();
+    let mut names: Vec<&str> = by_name.keys().copied().collect();
+    names.sort_unstable();
+    let mut order: HashMap<&str, usize> = HashMap::new();
+    let mut visiting: Vec<&str> = Vec::new();
+    for root in names.into_iter().rev() {
+        // iterative DFS: (module, imports already pushed)
+        let mut stack = vec![(root, false)];
+        while let Some((m, expanded)) = stack.pop() {
+            if order.contains_key(m) {
+                continue;
+            }
+            if expanded {
+                visiting.retain(|v| *v != m);
+                let next = order.len();
+                order.insert(m, next);
+                continue;
+            }
+            let Some(info) = by_name.get(m) else {
+                continue;
+            };
+            if visiting.contains(&m) {
+                continue; // import cycle: net-snmp breaks it by skipping the re-entry
+            }
+            visiting.push(m);
+            stack.push((m, true));
+            for i in info.imports.iter().rev() {
+                if !order.contains_key(i.as_str()) && !visiting.contains(&i.as_str()) {
+                    stack.push((i.as_str(), false));
+                }
+            }
+        }
+    }
+    order
 }
 
 fn module_prefix(m: Option<&str>) -> String {
@@ -672,6 +705,7 @@ fn roots() -> Vec<Node> {
             enums: Vec::new(),
             display_hint: None,
             tc: None,
+            units: None,
             tc_module: None,
             implicit: false,
         })
@@ -743,7 +777,8 @@ fn primitive(name: &str, fixed: Option<u32>) -> Option<Syntax> {
         "INTEGER" | "Integer32" => Syntax::Integer,
         "OCTET STRING" => Syntax::OctetString { fixed_size: fixed },
         "OBJECT IDENTIFIER" => Syntax::ObjectId,
-        "IpAddress" | "NetworkAddress" => Syntax::IpAddress,
+        "IpAddress" => Syntax::IpAddress,
+        "NetworkAddress" => Syntax::NetworkAddress,
         "Counter32" | "Counter" => Syntax::Counter32,
         "Gauge32" | "Gauge" => Syntax::Gauge32,
         "Unsigned32" => Syntax::Unsigned32,
@@ -953,6 +988,7 @@ impl<'a> Resolver<'a> {
             enums: res.enums,
             display_hint: res.hint,
             tc,
+            units: d.units.clone(),
             tc_module,
             implicit: false,
         })
@@ -1151,10 +1187,10 @@ fn access(a: Option<&str>) -> Access {
 // types and then its nodes in OID order:
 //   M <module> <v1|v2> <imported-from modules, comma-separated>
 //   T <name> <syntax> <enums> <hint>           (resolved TCs / type assignments, no SEQUENCEs)
-//   <oid> <name> <kind> <syntax> <access> <tc> <enums> <hint> <index> <augments>
+//   <oid> <name> <kind> <syntax> <access> <tc> <enums> <hint> <index> <augments> [<units>]
 // Nodes keep every module's definition (RFC1213-MIB's ifDescr and IF-MIB's); which one wins
 // is decided when the table is indexed, so the file stays a plain dump.
-// syntax: int str str:N oid ip c32 g32 u32 ticks c64 opaque bits seq or empty;
+// syntax: int str str:N oid ip netaddr c32 g32 u32 ticks c64 opaque bits seq or empty;
 // kind: node scalar table entry column notif (`~node` = implied by `name(n)`);
 // access: na afn ro rw rc wo or empty; tc: MODULE::Name or empty;
 // enums: n=label,… ; `*` in enums/hint means "as the tc defines"; index: OIDs, `!` = IMPLIED.
@@ -1218,9 +1254,14 @@ impl Mib {
         if let Some(a) = &n.augments {
             push_numeric(&mut aug, a);
         }
+        // Optional last column, omitted when empty so older tables still read the same.
+        let units = n
+            .units
+            .as_deref()
+            .map_or(String::new(), |u| format!("\t{}", clean(u)));
         let _ = writeln!(
             out,
-            "\t{}\t{}{}\t{}\t{}\t{tc_name}\t{enums}\t{hint}\t{}\t{aug}",
+            "\t{}\t{}{}\t{}\t{}\t{tc_name}\t{enums}\t{hint}\t{}\t{aug}{units}",
             n.name,
             if n.implicit { "~" } else { "" },
             kind_str(n.kind),
@@ -1274,8 +1315,8 @@ impl Mib {
                         });
                         true
                     }),
-                    [oid, ..] if pass == 0 && f.len() == 10 && oid.starts_with('.') => true,
-                    [oid, ..] if f.len() == 10 && oid.starts_with('.') => {
+                    [oid, ..] if pass == 0 && is_node_line(&f) && oid.starts_with('.') => true,
+                    [oid, ..] if is_node_line(&f) && oid.starts_with('.') => {
                         match parse_node(&f, module, &types) {
                             Some(n) => {
                                 nodes.push(n);
@@ -1300,6 +1341,11 @@ impl Mib {
         let (parsed, warnings) = read_dirs(&[dir.to_path_buf()])?;
         Ok(Mib::resolve_modules(None, parsed, warnings))
     }
+}
+
+/// Node lines have ten fields, or eleven with UNITS.
+fn is_node_line(f: &[&str]) -> bool {
+    f.len() == 10 || f.len() == 11
 }
 
 fn parse_node(f: &[&str], module: String, types: &[TypeRec]) -> Option<Node> {
@@ -1352,6 +1398,7 @@ fn parse_node(f: &[&str], module: String, types: &[TypeRec]) -> Option<Node> {
         enums,
         display_hint,
         tc,
+        units: f.get(10).filter(|u| !u.is_empty()).map(|u| (*u).to_owned()),
         tc_module,
         implicit,
     })
@@ -1376,11 +1423,12 @@ fn parse_enums(s: &str) -> Vec<(i64, String)> {
         .collect()
 }
 
-const SYNTAX_NAMES: [(Syntax, &str); 13] = [
+const SYNTAX_NAMES: [(Syntax, &str); 14] = [
     (Syntax::Integer, "int"),
     (Syntax::OctetString { fixed_size: None }, "str"),
     (Syntax::ObjectId, "oid"),
     (Syntax::IpAddress, "ip"),
+    (Syntax::NetworkAddress, "netaddr"),
     (Syntax::Counter32, "c32"),
     (Syntax::Gauge32, "g32"),
     (Syntax::Unsigned32, "u32"),
@@ -1495,6 +1543,17 @@ mod tests {
     }
 
     #[test]
+    fn the_empty_mib_knows_nothing() {
+        let m = Mib::empty();
+        // Only the roots (iso, ccitt, joint-iso-ccitt) remain.
+        assert!(m
+            .lookup(&[1, 3, 6, 1, 2, 1, 1, 5, 0])
+            .is_none_or(|(_, len)| len == 1));
+        assert!(m.node_by_name("sysName").is_none());
+        assert!(m.resolve("1.3.6.1").is_ok());
+    }
+
+    #[test]
     fn builtin_round_trips() {
         let b = Mib::builtin();
         assert_eq!(b.warnings(), &[] as &[String]);
@@ -1591,9 +1650,10 @@ mod tests {
                 "1.3.6.1.2.1.4.34.1.3.1.4.127.0.0.1",
                 "IP-MIB::ipAddressIfIndex.ipv4.\"127.0.0.1\"",
             ),
+            // RFC1213-MIB loads before IP-MIB under `-m ALL` (net-snmp 5.9.3 snmptranslate)
             (
                 "1.3.6.1.2.1.4.20.1.1.127.0.0.1",
-                "IP-MIB::ipAdEntAddr.127.0.0.1",
+                "RFC1213-MIB::ipAdEntAddr.127.0.0.1",
             ),
             (
                 "1.3.6.1.2.1.17.4.3.1.1.0.1.2.3.4.5",

@@ -86,6 +86,8 @@ pub struct OidDef {
     /// INDEX names; `true` marks IMPLIED.
     pub index: Vec<(String, bool)>,
     pub augments: Option<String>,
+    /// The UNITS clause text; net-snmp prints it after values.
+    pub units: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -595,6 +597,7 @@ impl Parser {
             access: body.access,
             index: body.index,
             augments: body.augments,
+            units: body.units,
         });
     }
 
@@ -662,6 +665,12 @@ impl Parser {
             "INDEX" => body.index = self.index_list(),
             "AUGMENTS" => body.augments = self.index_list().into_iter().next().map(|(n, _)| n),
             "ENTERPRISE" => body.enterprise = self.word(),
+            "UNITS" => {
+                if let Some(Tok::Str(s)) = self.peek().cloned() {
+                    self.pos += 1;
+                    body.units = Some(s);
+                }
+            }
             _ => {}
         }
     }
@@ -821,6 +830,7 @@ struct Body {
     index: Vec<(String, bool)>,
     augments: Option<String>,
     enterprise: Option<String>,
+    units: Option<String>,
 }
 
 #[cfg(test)]
