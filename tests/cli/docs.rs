@@ -66,11 +66,17 @@ fn man_page(cmd: clap::Command) -> Vec<u8> {
     }
     extra.push_str(&format!(
         ".SH SEE ALSO\n.BR tlm (7){}\n",
-        ["tlm-agg", "tlm-collect", "tlm-publish", "tlm-statsd"]
-            .iter()
-            .filter(|n| **n != name)
-            .map(|n| format!(",\n.BR {n} (1)"))
-            .collect::<String>()
+        [
+            "tlm-agg",
+            "tlm-collect",
+            "tlm-publish",
+            "tlm-snmpwalk",
+            "tlm-statsd"
+        ]
+        .iter()
+        .filter(|n| **n != name)
+        .map(|n| format!(",\n.BR {n} (1)"))
+        .collect::<String>()
     ));
     out.extend_from_slice(extra.as_bytes());
     man.render_version_section(&mut out).unwrap();
@@ -153,6 +159,7 @@ fn every_man_page_lists_the_exit_codes() {
         "tlm-agg.1",
         "tlm-collect.1",
         "tlm-publish.1",
+        "tlm-snmpwalk.1",
         "tlm-statsd.1",
         "tlm.7",
     ] {

@@ -9,6 +9,7 @@ pub fn bin(name: &str) -> PathBuf {
         "tlm-agg" => env!("CARGO_BIN_EXE_tlm-agg"),
         "tlm-collect" => env!("CARGO_BIN_EXE_tlm-collect"),
         "tlm-publish" => env!("CARGO_BIN_EXE_tlm-publish"),
+        "tlm-snmpwalk" => env!("CARGO_BIN_EXE_tlm-snmpwalk"),
         "tlm-statsd" => env!("CARGO_BIN_EXE_tlm-statsd"),
         other => panic!("unknown binary {other}"),
     })

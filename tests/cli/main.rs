@@ -12,6 +12,7 @@ mod publish;
 mod publish_peers;
 mod sinks;
 mod sinks_smoke;
+mod snmp;
 mod statsd;
 mod statsd_input;
 mod statsd_listen;

@@ -1086,3 +1086,11 @@ impl Victoria {
         rows
     }
 }
+
+/// Registers processes started by another harness (tests/cli/snmp.rs) so the exit handler
+/// stops them by PID and removes `base`, as it does for the sinks.
+pub(crate) fn stop_at_exit(pids: Vec<u32>, base: PathBuf) {
+    setup_process();
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    live().insert(id, Live { pids, base });
+}

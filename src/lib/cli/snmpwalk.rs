@@ -46,7 +46,7 @@ Examples:
 pub struct SnmpwalkArgs {
     /// SNMP version: 1, 2c or 3
     #[arg(short = 'v', long = "snmp-version", env = "TLM_SNMP_VERSION", default_value = "2c", value_parser = ["1", "2c", "3"])]
-    pub version: String,
+    pub snmp_version: String,
 
     /// Community (v1, v2c); prefer --community-file or TLM_SNMP_COMMUNITY
     #[arg(short = 'c', long, env = "TLM_SNMP_COMMUNITY", hide_env_values = true)]

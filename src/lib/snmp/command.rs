@@ -56,7 +56,7 @@ pub fn run(args: &SnmpwalkArgs) -> Result<()> {
             add_label_roots(&mut cfg, sink.label_columns());
             if cfg.op != Op::Get {
                 cfg.gets = vec![sys_uptime()];
-            } else {
+            } else if !cfg.gets.contains(&sys_uptime()) {
                 cfg.gets.insert(0, sys_uptime());
             }
             rounds(args, &mut poller, &targets, &cfg, &mut sink)
@@ -107,7 +107,7 @@ fn agents_and_oids(args: &SnmpwalkArgs) -> Result<(Vec<Target>, Vec<String>)> {
 }
 
 fn security(args: &SnmpwalkArgs) -> Result<Security> {
-    let version = match args.version.as_str() {
+    let version = match args.snmp_version.as_str() {
         "1" => Version::V1,
         "2c" => Version::V2c,
         _ => Version::V3,
