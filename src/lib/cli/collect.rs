@@ -317,13 +317,7 @@ impl Schedule {
 
     /// The `--tag` pairs, checked.
     pub fn tag_pairs(&self) -> Result<Vec<(String, String)>> {
-        self.tags
-            .iter()
-            .map(|t| match t.split_once('=') {
-                Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-                _ => Err(Error::usage(format!("--tag `{t}`: expected KEY=VALUE"))),
-            })
-            .collect()
+        super::common::tag_pairs(&self.tags)
     }
 }
 

@@ -104,3 +104,15 @@ impl InputArgs {
         }
     }
 }
+
+/// `--tag KEY=VALUE` values as pairs, checked.
+pub fn tag_pairs(tags: &[String]) -> crate::error::Result<Vec<(String, String)>> {
+    tags.iter()
+        .map(|t| match t.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(crate::error::Error::usage(format!(
+                "--tag `{t}`: expected KEY=VALUE"
+            ))),
+        })
+        .collect()
+}

@@ -80,6 +80,20 @@ fn f64_array(out: &mut Vec<u8>, name: &str, vs: &[f64]) {
 }
 
 /// Appends one line (with its trailing newline) to `out`.
+/// `{"k":"v",…}` in the order given (tags are sorted by key in the format).
+pub fn write_tags<'t>(out: &mut Vec<u8>, tags: impl Iterator<Item = (&'t str, &'t str)>) {
+    out.push(b'{');
+    for (i, (k, v)) in tags.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, k);
+        out.push(b':');
+        write_str(out, v);
+    }
+    out.push(b'}');
+}
+
 pub fn encode(m: &Metric, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"name\":");
     write_str(out, &m.name);
@@ -115,16 +129,7 @@ pub fn encode(m: &Metric, out: &mut Vec<u8>) {
     }
     if !m.tags.is_empty() {
         key(out, "tags");
-        out.push(b'{');
-        for (i, (k, v)) in m.tags.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_str(out, k);
-            out.push(b':');
-            write_str(out, v);
-        }
-        out.push(b'}');
+        write_tags(out, m.tags.iter());
     }
     if !m.extra.is_empty() {
         out.push(b',');

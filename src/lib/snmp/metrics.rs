@@ -360,16 +360,7 @@ fn encode_tags(out: &mut Vec<u8>, mut tags: Vec<(String, String)>) {
     tags.reverse();
     tags.sort_by(|a, b| a.0.cmp(&b.0));
     tags.dedup_by(|later, earlier| later.0 == earlier.0);
-    out.push(b'{');
-    for (i, (k, v)) in tags.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(out, k);
-        out.push(b':');
-        write_str(out, v);
-    }
-    out.push(b'}');
+    crate::ndjson::encode::write_tags(out, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
 }
 
 /// One tlm metric v1 line, laid out as `ndjson::encode` lays it out.
