@@ -2,17 +2,17 @@ complete -c tlm-snmpwalk -s v -l snmp-version -d 'SNMP version: 1, 2c or 3' -r -
 2c\t''
 3\t''"
 complete -c tlm-snmpwalk -s c -l community -d 'Community (v1, v2c); prefer --community-file or TLM_SNMP_COMMUNITY' -r
-complete -c tlm-snmpwalk -l community-file -d 'Read the community from the first line of FILE' -r -F
+complete -c tlm-snmpwalk -l community-file -d 'Read the community from FILE (a trailing newline is ignored)' -r -F
 complete -c tlm-snmpwalk -s u -l user -d 'v3 user name' -r
 complete -c tlm-snmpwalk -s l -l level -d 'v3 security level' -r -f -a "noAuthNoPriv\t''
 authNoPriv\t''
 authPriv\t''"
 complete -c tlm-snmpwalk -s a -l auth-protocol -d 'v3 authentication protocol: MD5, SHA, SHA-224, SHA-256, SHA-384, SHA-512' -r
 complete -c tlm-snmpwalk -s A -l auth-pass -d 'v3 authentication passphrase; prefer --auth-pass-file or TLM_SNMP_AUTH_PASS' -r
-complete -c tlm-snmpwalk -l auth-pass-file -d 'Read the authentication passphrase from the first line of FILE' -r -F
+complete -c tlm-snmpwalk -l auth-pass-file -d 'Read the authentication passphrase from FILE (a trailing newline is ignored)' -r -F
 complete -c tlm-snmpwalk -s x -l priv-protocol -d 'v3 privacy protocol: DES, AES (AES-128), AES-192, AES-256, AES-192-C, AES-256-C' -r
 complete -c tlm-snmpwalk -s X -l priv-pass -d 'v3 privacy passphrase; prefer --priv-pass-file or TLM_SNMP_PRIV_PASS' -r
-complete -c tlm-snmpwalk -l priv-pass-file -d 'Read the privacy passphrase from the first line of FILE' -r -F
+complete -c tlm-snmpwalk -l priv-pass-file -d 'Read the privacy passphrase from FILE (a trailing newline is ignored)' -r -F
 complete -c tlm-snmpwalk -s n -l context -d 'v3 context name' -r
 complete -c tlm-snmpwalk -s O -l output-options -d 'Output options as net-snmp\'s -O: n prints numeric OIDs (with --format text)' -r
 complete -c tlm-snmpwalk -s C -l app-options -d 'Application options as net-snmp\'s -C: rN sets max-repetitions' -r

@@ -52,7 +52,7 @@ pub struct SnmpwalkArgs {
     #[arg(short = 'c', long, env = "TLM_SNMP_COMMUNITY", hide_env_values = true)]
     pub community: Option<String>,
 
-    /// Read the community from the first line of FILE
+    /// Read the community from FILE (a trailing newline is ignored)
     #[arg(long, env = "TLM_SNMP_COMMUNITY_FILE", value_name = "FILE")]
     pub community_file: Option<std::path::PathBuf>,
 
@@ -91,7 +91,7 @@ pub struct SnmpwalkArgs {
     )]
     pub auth_pass: Option<String>,
 
-    /// Read the authentication passphrase from the first line of FILE
+    /// Read the authentication passphrase from FILE (a trailing newline is ignored)
     #[arg(long, env = "TLM_SNMP_AUTH_PASS_FILE", value_name = "FILE")]
     pub auth_pass_file: Option<std::path::PathBuf>,
 
@@ -115,7 +115,7 @@ pub struct SnmpwalkArgs {
     )]
     pub priv_pass: Option<String>,
 
-    /// Read the privacy passphrase from the first line of FILE
+    /// Read the privacy passphrase from FILE (a trailing newline is ignored)
     #[arg(long, env = "TLM_SNMP_PRIV_PASS_FILE", value_name = "FILE")]
     pub priv_pass_file: Option<std::path::PathBuf>,
 
@@ -302,7 +302,7 @@ impl SnmpwalkArgs {
     /// The community, from the flag, the variable or the file (default `public`).
     pub fn community(&self) -> Result<String> {
         if let Some(f) = &self.community_file {
-            return first_line(f);
+            return crate::io::read_secret(f);
         }
         Ok(self.community.clone().unwrap_or_else(|| "public".into()))
     }
@@ -323,20 +323,9 @@ impl SnmpwalkArgs {
 
 fn secret(value: &Option<String>, file: &Option<std::path::PathBuf>) -> Result<Option<String>> {
     match file {
-        Some(f) => first_line(f).map(Some),
+        Some(f) => crate::io::read_secret(f).map(Some),
         None => Ok(value.clone()),
     }
-}
-
-fn first_line(path: &std::path::Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::no_input(format!("{}: {e}", path.display())))?;
-    Ok(text
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('\r')
-        .to_owned())
 }
 
 impl Tool for SnmpwalkArgs {

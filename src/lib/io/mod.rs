@@ -2,6 +2,8 @@
 
 pub mod input;
 pub mod output;
+pub mod secret;
 
 pub use input::{expand_inputs, Input, Readiness};
 pub use output::Output;
+pub use secret::read_secret;

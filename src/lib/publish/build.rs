@@ -202,7 +202,7 @@ fn http_request(target: &Target, opts: &Options) -> Result<(Request, Setup)> {
             }
             if let Some(user) = target.option("user") {
                 let password = match target.option("password-file") {
-                    Some(p) => read_secret(Path::new(p))?,
+                    Some(p) => crate::io::read_secret(Path::new(p))?,
                     None => String::new(),
                 };
                 headers.push(("Authorization".into(), basic_auth(user, &password)));
@@ -317,16 +317,9 @@ fn token(target: &Target, opts: &Options) -> Result<Option<String>> {
         .map(Path::new)
         .or(opts.token_file.as_deref())
     {
-        Some(path) => read_secret(path).map(Some),
+        Some(path) => crate::io::read_secret(path).map(Some),
         None => Ok(None),
     }
-}
-
-/// A secret from a file, without the trailing newline an editor adds.
-fn read_secret(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::no_input(format!("secret file {}: {e}", path.display())))?;
-    Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
 fn basic_auth(user: &str, password: &str) -> String {

@@ -213,6 +213,7 @@ fn one_round(
     let round = {
         let mut with_bar = Counting {
             inner: &mut *sink,
+            targets,
             bar: bar.as_ref(),
             failed: 0,
             varbinds: 0,
@@ -255,9 +256,11 @@ impl FlushSink for super::print::TextSink<'_> {
     }
 }
 
-/// Advances the progress bar (done/total, errors, varbinds/s).
+/// Logs each failed agent and advances the progress bar (done/total, errors, varbinds/s),
+/// whatever the output.
 struct Counting<'s, 'b> {
     inner: &'s mut dyn FlushSink,
+    targets: &'s [Target],
     bar: Option<&'b indicatif::ProgressBar>,
     failed: u64,
     varbinds: u64,
@@ -270,8 +273,16 @@ impl Sink for Counting<'_, '_> {
     }
 
     fn finished(&mut self, target: usize, outcome: &Outcome) -> Result<()> {
-        if outcome.error.is_some() {
+        if let Some(e) = &outcome.error {
             self.failed += 1;
+            crate::log!(
+                Warn,
+                "poll_failed",
+                agent = self.targets[target].name,
+                seconds = format!("{:.3}", outcome.seconds),
+                varbinds = outcome.varbinds,
+                reason = e
+            );
         }
         if let Some(b) = self.bar {
             b.inc(1);

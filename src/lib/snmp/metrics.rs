@@ -428,14 +428,20 @@ fn index_text(v: &IndexValue) -> String {
 }
 
 fn dotted(arcs: &[u32]) -> String {
-    let mut s = String::with_capacity(arcs.len() * 3);
-    for (i, a) in arcs.iter().enumerate() {
+    let mut s = Vec::with_capacity(arcs.len() * 3);
+    write_dotted(&mut s, arcs.iter().copied());
+    String::from_utf8(s).unwrap_or_default()
+}
+
+/// Arcs as `1.3.6.1…` (no leading dot: a metric name or a tag, not net-snmp's `-On`).
+fn write_dotted(out: &mut Vec<u8>, arcs: impl Iterator<Item = u32>) {
+    let mut num = itoa::Buffer::new();
+    for (i, a) in arcs.enumerate() {
         if i > 0 {
-            s.push('.');
+            out.push(b'.');
         }
-        s.push_str(itoa::Buffer::new().format(*a));
+        out.extend_from_slice(num.format(a).as_bytes());
     }
-    s
 }
 
 impl Sink for MetricSink<'_> {
@@ -462,17 +468,7 @@ impl Sink for MetricSink<'_> {
             SnmpValue::IpAddress([a, b, c, d]) => arena
                 .bytes
                 .extend_from_slice(format!("{a}.{b}.{c}.{d}").as_bytes()),
-            SnmpValue::ObjectId(ref o) => {
-                let mut first = true;
-                for arc in o.arcs() {
-                    if !std::mem::replace(&mut first, false) {
-                        arena.bytes.push(b'.');
-                    }
-                    arena
-                        .bytes
-                        .extend_from_slice(itoa::Buffer::new().format(arc).as_bytes());
-                }
-            }
+            SnmpValue::ObjectId(ref o) => write_dotted(&mut arena.bytes, o.arcs()),
             _ => {}
         }
         let oid_start = arena.arcs.len();
@@ -486,16 +482,6 @@ impl Sink for MetricSink<'_> {
     }
 
     fn finished(&mut self, target: usize, outcome: &Outcome) -> Result<()> {
-        if let Some(e) = &outcome.error {
-            crate::log!(
-                Warn,
-                "poll_failed",
-                agent = self.targets[target].name,
-                seconds = format!("{:.3}", outcome.seconds),
-                varbinds = outcome.varbinds,
-                reason = e
-            );
-        }
         self.emit_agent(target, outcome)
     }
 }

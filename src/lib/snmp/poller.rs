@@ -229,9 +229,13 @@ impl Poller {
         }
         let ask = match walk.first() {
             Next::Send(ask) => ask,
-            Next::Done => return self.report(target, Instant::now(), None, 0, 0, 0, run, sink),
+            Next::Done => return report(target, Outcome::default(), run, sink),
             Next::Failed(e) => {
-                return self.report(target, Instant::now(), Some(e), 0, 0, 0, run, sink)
+                let outcome = Outcome {
+                    error: Some(e),
+                    ..Outcome::default()
+                };
+                return report(target, outcome, run, sink);
             }
         };
         self.serial += 1;
@@ -474,44 +478,25 @@ impl Poller {
         run.ids.remove(&job.id);
         run.free.push(slot);
         run.active -= 1;
-        self.report(
-            job.target,
-            job.started,
-            error,
-            job.walk.varbinds(),
-            job.requests,
-            job.retries,
-            run,
-            sink,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn report(
-        &mut self,
-        target: usize,
-        started: Instant,
-        error: Option<String>,
-        varbinds: u64,
-        requests: u64,
-        retries: u64,
-        run: &mut RoundRun,
-        sink: &mut dyn Sink,
-    ) -> Result<()> {
-        if error.is_some() {
-            run.round.failed += 1;
-        } else {
-            run.round.ok += 1;
-        }
         let outcome = Outcome {
             error,
-            seconds: started.elapsed().as_secs_f64(),
-            varbinds,
-            requests,
-            retries,
+            seconds: job.started.elapsed().as_secs_f64(),
+            varbinds: job.walk.varbinds(),
+            requests: job.requests,
+            retries: job.retries,
         };
-        sink.finished(target, &outcome)
+        report(job.target, outcome, run, sink)
     }
+}
+
+/// Counts an agent's outcome in the round's totals and hands it to the sink.
+fn report(target: usize, outcome: Outcome, run: &mut RoundRun, sink: &mut dyn Sink) -> Result<()> {
+    if outcome.error.is_some() {
+        run.round.failed += 1;
+    } else {
+        run.round.ok += 1;
+    }
+    sink.finished(target, &outcome)
 }
 
 /// Replies must come from the agent asked (port included), as net-snmp requires.
