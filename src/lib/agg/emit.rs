@@ -5,7 +5,7 @@ use super::etsy::{self, Path, Stat, Unit};
 use super::state::{CumState, DistState, State, Sum};
 use crate::error::Result;
 use crate::metric::{Kind, Metric, Temporality, Value};
-use crate::ndjson::encode;
+use crate::ndjson::encode::{encode_cached, LineCache};
 
 /// A running total per group for `--cumulative`: the total and when it started.
 pub type Totals = Vec<Option<(Sum, i64)>>;
@@ -15,12 +15,15 @@ pub struct Emitter<'a> {
     pub cfg: &'a AggConfig,
     pub totals: &'a mut Totals,
     pub buf: &'a mut Vec<u8>,
+    /// The tags of the series being written, and the window's timestamps, encoded once.
+    pub cache: &'a mut LineCache,
     pub lines: u64,
 }
 
 impl Emitter<'_> {
+    /// Writes `m` with the tags in `self.cache` (`m.tags` is not read).
     fn line(&mut self, m: &Metric) -> Result<()> {
-        encode(m, self.buf);
+        encode_cached(m, self.cache, self.buf);
         self.lines += 1;
         Ok(())
     }
@@ -69,16 +72,13 @@ impl Emitter<'_> {
                 m.name.truncate(base_len);
                 Ok(())
             }
-            State::Dist(d) if !d.hist.is_empty() => {
+            State::Dist(d) if !d.hist().is_empty() => {
                 (m.kind, m.temporality) = (Kind::Histogram, Some(Temporality::Delta));
-                m.bounds = self
-                    .cfg
-                    .limits
-                    .buckets
-                    .as_deref()
-                    .unwrap_or_default()
-                    .to_vec();
-                m.counts = d.hist.iter().map(|&w| w.round() as u64).collect();
+                let bounds = self.cfg.limits.buckets.as_deref().unwrap_or_default();
+                m.bounds.clear();
+                m.bounds.extend_from_slice(bounds);
+                m.counts.clear();
+                m.counts.extend(d.hist().iter().map(|&w| w.round() as u64));
                 m.count = Some(d.weight.round() as u64);
                 m.sum = Some(d.sum);
                 (m.min, m.max) = (Some(d.min), Some(d.max));
@@ -87,7 +87,8 @@ impl Emitter<'_> {
             State::Dist(d) => {
                 m.kind = Kind::Summary;
                 m.temporality = Some(Temporality::Delta);
-                m.quantiles = d.quantiles(&self.cfg.quantiles);
+                m.quantiles.clear();
+                d.quantiles_into(&self.cfg.quantiles, &mut m.quantiles);
                 m.count = Some(d.weight.round() as u64);
                 m.sum = Some(d.sum);
                 (m.min, m.max) = if d.n == 0 {
@@ -278,11 +279,11 @@ fn timer_stats<'t>(
     thresholds: &'t [etsy::Threshold],
     out: &mut Vec<Stat<'t>>,
 ) {
-    match &d.sketch {
+    match d.sketch() {
         None => {
             // `etsy::timer` sorts the values in place, which unpairs them from their weights;
             // Etsy's arithmetic has no use for the weights, and the state is dropped after.
-            d.weights.clear();
+            d.drop_weights();
             etsy::timer(&mut d.values, d.weight, seconds, thresholds, out);
         }
         Some(sk) => {

@@ -6,7 +6,7 @@ use super::emit::{Emitter, Totals};
 use super::series::SeriesId;
 use super::Aggregator;
 use crate::metric::Metric;
-use crate::ndjson::encode::write_str;
+use crate::ndjson::encode::{write_str, LineCache};
 
 impl Aggregator {
     /// The lines every open window would write for the series named `name` if it closed
@@ -21,14 +21,18 @@ impl Aggregator {
                     let Some(st) = window.get(id) else { continue };
                     let mut st = st.clone();
                     let mut totals = Totals::new();
+                    let mut cache = LineCache::default();
                     let mut emitter = Emitter {
                         cfg: &self.cfg,
                         totals: &mut totals,
                         buf: &mut buf,
+                        cache: &mut cache,
                         lines: 0,
                     };
                     m.clear();
-                    shard.groups.describe(id, &mut m);
+                    shard
+                        .groups
+                        .describe_json(id, &mut m, &mut emitter.cache.tags);
                     let _ =
                         emitter.emit(id as usize, &mut st, &mut m, start, start + self.cfg.window);
                 }

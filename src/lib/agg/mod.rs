@@ -25,6 +25,7 @@ pub use state::Limits;
 use crate::error::{Error, Result};
 use crate::io::Output;
 use crate::metric::Metric;
+use crate::ndjson::encode::LineCache;
 use crate::stream::{Combine, Hooks, Prepare, PrepareFactory, Prepared, StreamSink};
 use crate::time::{align_down, now_ns};
 use emit::{Emitter, Totals};
@@ -272,7 +273,8 @@ impl Aggregator {
         let combine = (self.cfg.clock == Clock::Event).then(|| {
             let (cfg, hasher) = (self.cfg.clone(), self.hasher.clone());
             Arc::new(move || {
-                Box::new(partial::Combiner::new(cfg.clone(), hasher.clone())) as Box<dyn Combine>
+                Box::new(partial::Combiner::pipelined(cfg.clone(), hasher.clone()))
+                    as Box<dyn Combine>
             }) as crate::stream::CombineFactory
         });
         Hooks {
@@ -425,9 +427,7 @@ impl Aggregator {
             });
             for (chunk, buf) in encoded.into_iter().zip(bufs.iter_mut()) {
                 let lines = chunk.map_err(|_| Error::internal("an encoder thread panicked"))??;
-                out.buf().extend_from_slice(buf);
-                buf.clear();
-                out.maybe_write()?;
+                write_encoded(out, buf)?;
                 self.stats.emitted += lines;
             }
         }
@@ -461,6 +461,7 @@ impl Aggregator {
         span: (i64, i64, bool),
         out: &mut Output,
     ) -> Result<()> {
+        let mut cache = LineCache::default();
         for (shard, mut part) in self.shards.iter_mut().zip(parts) {
             for i in 0..part.len() {
                 prefetch_ahead(&shard.groups, &part, i);
@@ -469,6 +470,7 @@ impl Aggregator {
                     cfg: &self.cfg,
                     totals: &mut shard.totals,
                     buf: out.buf(),
+                    cache: &mut cache,
                     lines: 0,
                 };
                 encode_group(&shard.groups, &mut emitter, id, st, &mut self.scratch, span)?;
@@ -522,6 +524,24 @@ impl Aggregator {
     }
 }
 
+/// Moves an encoder thread's lines to `out`, leaving `buf` empty. A chunk is usually larger
+/// than `out` buffers before writing: then it is written from where it is, not copied.
+fn write_encoded(out: &mut Output, buf: &mut Vec<u8>) -> Result<()> {
+    if out.buf().is_empty() {
+        // The buffers are swapped back after the write, so each keeps its own capacity.
+        std::mem::swap(out.buf(), buf);
+        let written = out.maybe_write();
+        std::mem::swap(out.buf(), buf);
+        written?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+    }
+    out.buf().extend_from_slice(buf);
+    buf.clear();
+    out.maybe_write()
+}
+
 /// Writes one group's lines for the window `span` (start, end, correction).
 fn encode_group(
     groups: &SeriesTable,
@@ -532,7 +552,7 @@ fn encode_group(
     (start, end, correction): (i64, i64, bool),
 ) -> Result<()> {
     scratch.clear();
-    groups.describe(id, scratch);
+    groups.describe_json(id, scratch, &mut emitter.cache.tags);
     if correction {
         scratch.extra.push_str("\"correction\":true");
     }
@@ -549,10 +569,12 @@ fn encode_chunk(
     buf: &mut Vec<u8>,
 ) -> Result<u64> {
     let mut totals = Totals::new();
+    let mut cache = LineCache::default();
     let mut emitter = Emitter {
         cfg,
         totals: &mut totals,
         buf,
+        cache: &mut cache,
         lines: 0,
     };
     let mut scratch = Metric::default();
@@ -568,7 +590,10 @@ fn encode_chunk(
 /// the key bytes of the group 4 ahead are loaded: output order is random in memory.
 #[inline]
 fn prefetch_ahead(table: &SeriesTable, groups: &[(SeriesId, State)], i: usize) {
-    if table.len() < PREFETCH_MIN {
+    // Lower than `PREFETCH_MIN` (the merge's): encoding reads whole keys, so it misses the
+    // CPU's caches once a table's keys outgrow the second-level cache, about 16K keys.
+    const ENCODE_PREFETCH_MIN: usize = 1 << 14;
+    if table.len() < ENCODE_PREFETCH_MIN {
         return;
     }
     if let Some((id, _)) = groups.get(i + 8) {

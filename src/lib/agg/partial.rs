@@ -9,18 +9,19 @@
 //! thread hand its block over line by line instead.
 
 use super::config::{AggConfig, Late};
-use super::series::{append_series_key, KeyHasher};
+use super::series::{append_series_key, prefetch, same_key, KeyHasher};
 use super::state::{Sample, State};
 use crate::metric::{Kind, Metric, Temporality};
 use crate::stream::{Combine, Part};
 use crate::time::align_down;
-use hashbrown::HashTable;
+use std::collections::VecDeque;
 
 /// One (window, group) of a block.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
     pub start: i64,
     pub hash: u64,
+    key_start: u32,
     key_end: u32,
     unit: u16,
     /// Its window had closed before these points arrived within the block.
@@ -34,7 +35,7 @@ pub struct Entry {
 /// What one block contributed: entries in order of first appearance, with their states.
 #[derive(Default)]
 pub struct Partial {
-    index: HashTable<u32>,
+    index: Slots,
     keys: Vec<u8>,
     entries: Vec<Entry>,
     /// `None` for points that were late and are dropped (`--late drop`).
@@ -86,19 +87,104 @@ impl Partial {
     }
 }
 
+/// Open addressing with linear probing, at most three quarters full: per slot the high half
+/// of the entry's slot hash and its index + 1 (0: empty). Unlike a library table, the slot
+/// for a hash is known before the lookup, so the combiner can ask for it a few lines ahead.
+struct Slots {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots {
+            slots: vec![0; 1024],
+            len: 0,
+        }
+    }
+}
+
+const TAG: u64 = 0xffff_ffff_0000_0000;
+
+impl Slots {
+    fn clear(&mut self) {
+        self.slots.fill(0);
+        self.len = 0;
+    }
+
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & (self.slots.len() - 1)
+    }
+
+    /// The entry in the slots of `hash` for which `same` holds.
+    #[inline]
+    fn find(&self, hash: u64, same: impl Fn(usize) -> bool) -> Option<usize> {
+        let mask = self.slots.len() - 1;
+        let mut at = self.home(hash);
+        loop {
+            let v = self.slots[at];
+            if v == 0 {
+                return None;
+            }
+            if v & TAG == hash & TAG {
+                let i = (v as u32 - 1) as usize;
+                if same(i) {
+                    return Some(i);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The entry the first slot of `hash` probably names (for prefetching only).
+    #[inline]
+    fn likely(&self, hash: u64) -> Option<usize> {
+        let v = self.slots[self.home(hash)];
+        (v != 0 && v & TAG == hash & TAG).then(|| (v as u32 - 1) as usize)
+    }
+
+    #[inline]
+    fn home_ptr(&self, hash: u64) -> *const u8 {
+        (&self.slots[self.home(hash)] as *const u64).cast()
+    }
+
+    /// Adds entry `i`; `rehash` gives the slot hash of every earlier entry when the table
+    /// must grow.
+    fn insert(&mut self, hash: u64, i: usize, rehash: impl Fn(usize) -> u64) {
+        if 4 * (self.len + 1) > 3 * self.slots.len() {
+            let mut bigger = Slots {
+                slots: vec![0; self.slots.len() * 2],
+                len: 0,
+            };
+            for j in 0..i {
+                bigger.place(rehash(j), j);
+            }
+            *self = bigger;
+        }
+        self.place(hash, i);
+    }
+
+    fn place(&mut self, hash: u64, i: usize) {
+        let mask = self.slots.len() - 1;
+        let mut at = self.home(hash);
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = hash & TAG | (i as u64 + 1);
+        self.len += 1;
+    }
+}
+
 /// Where the table looks for a (window, lateness, group) entry.
 fn slot_hash(hash: u64, start: i64, late: bool) -> u64 {
     hash ^ (start as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ late as u64
 }
 
-/// Entry `i`'s key: keys are stored back to back, each ending where its entry says.
+/// Entry `i`'s key: keys are stored back to back, where its entry says.
 fn key_of<'k>(entries: &[Entry], keys: &'k [u8], i: usize) -> &'k [u8] {
-    let start = if i == 0 {
-        0
-    } else {
-        entries[i - 1].key_end as usize
-    };
-    &keys[start..entries[i].key_end as usize]
+    let e = &entries[i];
+    &keys[e.key_start as usize..e.key_end as usize]
 }
 
 /// True for points whose window aggregate does not depend on what other blocks hold.
@@ -128,6 +214,42 @@ pub struct Combiner {
     key: Vec<u8>,
     /// The entry the last point added went to (its only one with tumbling windows).
     last: Option<usize>,
+    /// Whether simple points wait `LAG` lines for their lookup (see `pipelined`).
+    pipelined: bool,
+    /// Points waiting for their lookup, oldest first.
+    pending: VecDeque<Pending>,
+    /// Key buffers of points already placed, for reuse.
+    spare_keys: Vec<Vec<u8>>,
+}
+
+/// How many later lines a simple point waits for before it is placed: its table slot, then
+/// its entry and state, then its key bytes are loaded while those lines are decoded, instead
+/// of each stalling the thread in turn. A block's table of thousands of series does not fit
+/// in a core's own cache, so those loads are the largest cost of combining a line.
+const LAG: usize = 3;
+
+/// A point waiting for its lookup: all that placing it needs, taken from its metric.
+struct Pending {
+    key: Vec<u8>,
+    hash: u64,
+    start: i64,
+    at: i64,
+    sample: Sample,
+    unit: u16,
+}
+
+/// The one value of a delta counter, absolute gauge or one-value distribution: points whose
+/// state `State::from_sample` makes and `State::add_sample` adds to.
+fn simple_sample(m: &Metric) -> Option<Sample> {
+    let v = m.value.unwrap_or_default();
+    match (m.kind, m.temporality) {
+        (Kind::Counter, t) if t != Some(Temporality::Cumulative) => Some(Sample::Count(v)),
+        (Kind::Gauge, t) if t != Some(Temporality::Delta) => Some(Sample::Gauge(v, m.ts)),
+        (Kind::Distribution, _) if m.values.len() == 1 => {
+            Some(Sample::Timing(m.values[0], m.sample_rate.unwrap_or(1.0)))
+        }
+        _ => None,
+    }
 }
 
 impl Combiner {
@@ -138,6 +260,18 @@ impl Combiner {
             part: Box::default(),
             key: Vec::new(),
             last: None,
+            pipelined: false,
+            pending: VecDeque::with_capacity(LAG + 1),
+            spare_keys: Vec::new(),
+        }
+    }
+
+    /// A combiner for whole blocks: simple points are placed `LAG` lines after they are
+    /// added (in order, so the result is the same), and `last_entry` is not kept.
+    pub fn pipelined(cfg: AggConfig, hasher: KeyHasher) -> Combiner {
+        Combiner {
+            pipelined: cfg.every.is_none(),
+            ..Combiner::new(cfg, hasher)
         }
     }
 
@@ -189,29 +323,29 @@ impl Combiner {
         let p = &mut *self.part;
         let slot = slot_hash(hash, start, late);
         let (entries, keys, key) = (&p.entries, &p.keys, &self.key);
-        let found = p.index.find(slot, |&i| {
-            let e = &entries[i as usize];
-            e.start == start
-                && e.late == late
-                && super::series::same_key(key_of(entries, keys, i as usize), key)
+        let found = p.index.find(slot, |i| {
+            let e = &entries[i];
+            e.start == start && e.late == late && same_key(key_of(entries, keys, i), key)
         });
         let limits = &self.cfg.limits;
         let keep = !(late && self.cfg.late == Late::Drop);
         let i = match found {
-            Some(&i) => {
-                if let Some(st) = &mut p.states[i as usize] {
+            Some(i) => {
+                if let Some(st) = &mut p.states[i] {
                     // Only histogram inputs can be refused, and they never get here.
                     let _ = st.observe(m, limits);
                 }
-                i as usize
+                i
             }
             None => {
                 let i = p.entries.len();
+                let key_start = p.keys.len() as u32;
                 p.keys.extend_from_slice(key);
                 let unit = p.unit_id(&m.unit);
                 p.entries.push(Entry {
                     start,
                     hash,
+                    key_start,
                     key_end: p.keys.len() as u32,
                     unit,
                     late,
@@ -220,8 +354,8 @@ impl Combiner {
                 });
                 p.states.push(keep.then(|| State::new(m, None, limits)));
                 let entries = &p.entries;
-                p.index.insert_unique(slot, i as u32, |&j| {
-                    let e = &entries[j as usize];
+                p.index.insert(slot, i, |j| {
+                    let e = &entries[j];
                     slot_hash(e.hash, e.start, e.late)
                 });
                 i
@@ -235,25 +369,104 @@ impl Combiner {
     }
 }
 
-impl Combine for Combiner {
-    fn begin(&mut self, recycled: Option<Part>) {
-        if let Some(part) = recycled.and_then(|p| p.downcast::<Partial>().ok()) {
-            self.part = part;
+impl Combiner {
+    /// Adds a simple point to the pipeline and moves the pipeline on by one line.
+    fn defer(&mut self, m: &Metric, sample: Sample) {
+        let mut key = self.spare_keys.pop().unwrap_or_default();
+        key.clear();
+        let grouping = &self.cfg.grouping;
+        append_series_key(m, &|k| grouping.keeps(k), &mut key);
+        let hash = self.hasher.hash(&key);
+        let start = align_down(m.ts, self.cfg.window);
+        let unit = self.part.unit_id(&m.unit);
+        prefetch(self.part.index.home_ptr(slot_hash(hash, start, false)));
+        self.pending.push_back(Pending {
+            key,
+            hash,
+            start,
+            at: m.ts,
+            sample,
+            unit,
+        });
+        if self.pending.len() > LAG {
+            self.place_oldest();
         }
-        self.part.clear();
-        self.last = None;
+        let p = &*self.part;
+        let likely = |w: &Pending| p.index.likely(slot_hash(w.hash, w.start, false));
+        if let Some(i) = self.pending.get(LAG - 2).and_then(likely) {
+            let e = &p.entries[i];
+            prefetch(p.keys.as_ptr().wrapping_add(e.key_start as usize));
+        }
+        if let Some(i) = self.pending.get(LAG - 1).and_then(likely) {
+            prefetch((&p.entries[i] as *const Entry).cast());
+            prefetch((&p.states[i] as *const Option<State>).cast());
+        }
     }
 
-    fn add(&mut self, m: &Metric) -> bool {
-        self.last = None;
-        if !order_free(m) {
-            return false;
+    /// Places every waiting point, in order.
+    fn drain(&mut self) {
+        while !self.pending.is_empty() {
+            self.place_oldest();
         }
-        self.part.points += 1;
-        if !self.cfg.names.selects(&m.name) {
-            self.part.filtered += 1;
-            return true;
-        }
+    }
+
+    /// Places the oldest waiting point as `add` would have placed it then.
+    fn place_oldest(&mut self) {
+        let Some(w) = self.pending.pop_front() else {
+            return;
+        };
+        let p = &mut *self.part;
+        let late = w.start <= closed_by(p.max_at, &self.cfg);
+        let keep = !(late && self.cfg.late == Late::Drop);
+        let slot = slot_hash(w.hash, w.start, late);
+        let (entries, keys) = (&p.entries, &p.keys);
+        let found = p.index.find(slot, |i| {
+            let e = &entries[i];
+            e.start == w.start && e.late == late && same_key(key_of(entries, keys, i), &w.key)
+        });
+        let limits = &self.cfg.limits;
+        let i = match found {
+            Some(i) => {
+                if let Some(st) = &mut p.states[i] {
+                    // The key holds the kind, so the state always takes the sample.
+                    let taken = st.add_sample(w.sample, limits);
+                    debug_assert!(taken);
+                }
+                i
+            }
+            None => {
+                let i = p.entries.len();
+                let key_start = p.keys.len() as u32;
+                p.keys.extend_from_slice(&w.key);
+                p.entries.push(Entry {
+                    start: w.start,
+                    hash: w.hash,
+                    key_start,
+                    key_end: p.keys.len() as u32,
+                    unit: w.unit,
+                    late,
+                    placed: 0,
+                    first: 0,
+                });
+                p.states
+                    .push(keep.then(|| State::from_sample(w.sample, limits)));
+                let entries = &p.entries;
+                p.index.insert(slot, i, |j| {
+                    let e = &entries[j];
+                    slot_hash(e.hash, e.start, e.late)
+                });
+                i
+            }
+        };
+        let e = &mut p.entries[i];
+        e.placed += 1;
+        e.first += 1;
+        p.max_at = p.max_at.max(w.at);
+        self.spare_keys.push(w.key);
+    }
+
+    /// Adds `m` now: each of its windows looked up in turn.
+    fn add_now(&mut self, m: &Metric) {
         self.key.clear();
         let grouping = &self.cfg.grouping;
         append_series_key(m, &|k| grouping.keeps(k), &mut self.key);
@@ -269,10 +482,44 @@ impl Combine for Combiner {
             start -= stride;
         }
         self.part.max_at = self.part.max_at.max(at);
+    }
+}
+
+impl Combine for Combiner {
+    fn begin(&mut self, recycled: Option<Part>) {
+        if let Some(part) = recycled.and_then(|p| p.downcast::<Partial>().ok()) {
+            self.part = part;
+        }
+        self.part.clear();
+        self.last = None;
+        while let Some(w) = self.pending.pop_front() {
+            self.spare_keys.push(w.key);
+        }
+    }
+
+    fn add(&mut self, m: &Metric) -> bool {
+        self.last = None;
+        if !order_free(m) {
+            self.drain();
+            return false;
+        }
+        self.part.points += 1;
+        if !self.cfg.names.selects(&m.name) {
+            self.part.filtered += 1;
+            return true;
+        }
+        match simple_sample(m).filter(|_| self.pipelined) {
+            Some(sample) => self.defer(m, sample),
+            None => {
+                self.drain();
+                self.add_now(m);
+            }
+        }
         true
     }
 
     fn end(&mut self) -> Part {
+        self.drain();
         std::mem::take(&mut self.part) as Part
     }
 }
@@ -350,6 +597,66 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert_eq!(p.entry(0).first + p.entry(1).first, 1);
         assert_eq!(p.entry(0).placed + p.entry(1).placed, 2);
+    }
+
+    /// Lines of several kinds and series, some late, some repeated, in a fixed order.
+    fn mixed_lines() -> Vec<String> {
+        let mut lines = Vec::new();
+        for i in 0..400u64 {
+            let series = i * 7 % 13;
+            let ts = (i * 37 % 50 + if i % 9 == 0 { 0 } else { 30 }) * 1_000_000_000;
+            lines.push(match series % 4 {
+                0 => format!(
+                    r#"{{"name":"c{series}","kind":"counter","temporality":"delta","value":{i},"ts":{ts}}}"#
+                ),
+                1 => format!(r#"{{"name":"g{series}","kind":"gauge","value":{}.5,"ts":{ts}}}"#, i % 11),
+                2 => format!(
+                    r#"{{"name":"d{series}","kind":"distribution","values":[{i}],"sample_rate":0.5,"ts":{ts},"tags":{{"h":"x{}"}}}}"#,
+                    i % 3
+                ),
+                _ => format!(
+                    r#"{{"name":"s{series}","kind":"set","values":["m{}"],"ts":{ts}}}"#,
+                    i % 5
+                ),
+            });
+        }
+        lines
+    }
+
+    #[test]
+    fn pipelined_combining_builds_the_same_partial() {
+        for late in [Late::Drop, Late::Emit] {
+            let cfg = AggConfig {
+                late,
+                ..AggConfig::default()
+            };
+            let hasher = KeyHasher::random();
+            let run = |mut c: Combiner| {
+                c.begin(None);
+                for l in mixed_lines() {
+                    assert!(c.add(&metric(&l)));
+                }
+                c.end().downcast::<Partial>().unwrap()
+            };
+            let plain = run(Combiner::new(cfg.clone(), hasher.clone()));
+            let mut piped = run(Combiner::pipelined(cfg, hasher));
+            let mut plain = plain;
+            assert!(
+                plain.entries.iter().any(|e| e.late),
+                "the lines hold late points"
+            );
+            assert_eq!(plain.len(), piped.len());
+            assert_eq!((plain.points, plain.max_at), (piped.points, piped.max_at));
+            for i in 0..plain.len() {
+                let (a, b) = (plain.entries[i], piped.entries[i]);
+                assert_eq!(plain.key(i), piped.key(i));
+                assert_eq!(
+                    (a.start, a.late, a.placed, a.first, a.hash),
+                    (b.start, b.late, b.placed, b.first, b.hash)
+                );
+                assert_eq!(plain.take_state(i), piped.take_state(i));
+            }
+        }
     }
 
     #[test]

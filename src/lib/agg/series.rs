@@ -144,7 +144,7 @@ pub enum Stage {
 }
 
 #[inline(always)]
-fn prefetch(p: *const u8) {
+pub(crate) fn prefetch(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it never faults, whatever the address.
     unsafe {
@@ -460,6 +460,11 @@ impl SeriesTable {
     #[inline]
     pub fn prefetch(&self, id: SeriesId, stage: Stage) {
         self.keys.prefetch(id as usize, stage);
+        // The unit index is read with the key; `wrapping_add` keeps an id out of range (no
+        // series) a harmless hint.
+        if let Stage::Span = stage {
+            prefetch(self.units.as_ptr().wrapping_add(id as usize).cast());
+        }
     }
 
     /// Starts loading what looking up a key hashed `hash` will read, one step per call, a
@@ -486,23 +491,7 @@ impl SeriesTable {
 
     /// Fills name, kind, temporality, unit and tags of `m` from series `id`.
     pub fn describe(&self, id: SeriesId, m: &mut Metric) {
-        let key = &self.keys[id as usize];
-        let (body, tail) = key.split_at(key.len() - 2);
-        m.kind = Kind::ALL
-            .get(tail[0] as usize - 2)
-            .copied()
-            .unwrap_or(Kind::Gauge);
-        m.temporality = match tail[1] {
-            3 => Some(Temporality::Delta),
-            4 => Some(Temporality::Cumulative),
-            _ => None,
-        };
-        m.unit.clear();
-        m.unit.push_str(
-            self.unit_names
-                .get(self.units[id as usize] as usize)
-                .map_or("", |u| u),
-        );
+        let body = self.describe_kind_and_unit(id, m);
         m.name.clear();
         // Without escapes, the tag part of a key is already in the form `Tags` stores.
         if memchr::memchr(1, body).is_none() {
@@ -520,6 +509,54 @@ impl SeriesTable {
         while let (Some(k), Some(v)) = (pieces.next(), pieces.next()) {
             with_piece(k, |k| with_piece(v, |v| m.tags.push(k, v)));
         }
+    }
+
+    /// Fills kind, temporality and unit of `m` from series `id`; returns the key without
+    /// its kind trailer (the name and tag pieces).
+    fn describe_kind_and_unit(&self, id: SeriesId, m: &mut Metric) -> &[u8] {
+        let key = &self.keys[id as usize];
+        let (body, tail) = key.split_at(key.len() - 2);
+        m.kind = Kind::ALL
+            .get(tail[0] as usize - 2)
+            .copied()
+            .unwrap_or(Kind::Gauge);
+        m.temporality = match tail[1] {
+            3 => Some(Temporality::Delta),
+            4 => Some(Temporality::Cumulative),
+            _ => None,
+        };
+        m.unit.clear();
+        m.unit.push_str(
+            self.unit_names
+                .get(self.units[id as usize] as usize)
+                .map_or("", |u| u),
+        );
+        body
+    }
+
+    /// Like `describe`, except that the tags go to `tags` as the JSON object
+    /// `encode::write_tags` writes (nothing without tags) and `m.tags` is left empty: the
+    /// encoder of a window writes them from the key, without building `Tags`.
+    pub fn describe_json(&self, id: SeriesId, m: &mut Metric, tags: &mut Vec<u8>) {
+        tags.clear();
+        m.tags.clear();
+        let body = self.describe_kind_and_unit(id, m);
+        // Most keys hold nothing JSON escapes and no key escapes: their pieces are the JSON
+        // strings' contents as they are.
+        if json_plain(body) {
+            let name_end = find_zero(body).unwrap_or(body.len());
+            if let Ok(name) = std::str::from_utf8(&body[..name_end]) {
+                m.name.clear();
+                m.name.push_str(name);
+                write_plain_tags(body.get(name_end + 1..).unwrap_or_default(), tags);
+                return;
+            }
+        }
+        self.describe(id, m);
+        if !m.tags.is_empty() {
+            crate::ndjson::encode::write_tags(tags, m.tags.iter());
+        }
+        m.tags.clear();
     }
 
     /// Sorts `ids` into output order: name, then tags, then kind.
@@ -573,6 +610,82 @@ impl SeriesTable {
             + self.rank.capacity() * 4
             + self.order.capacity() * 4
     }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` that is zero, exactly (no borrow between bytes).
+#[inline(always)]
+fn zero_bytes(w: u64) -> u64 {
+    !(((w & !HI) + !HI) | w) & HI
+}
+
+/// High bit set in each byte of `w` below `n` (`n` at most 0x80), exactly.
+#[inline(always)]
+fn bytes_below(w: u64, n: u8) -> u64 {
+    !(((w & !HI) + LO * (0x80 - n as u64)) | w) & HI
+}
+
+/// Whether the key pieces `body` hold no byte JSON escapes (`"`, `\`, below 0x20) other
+/// than the 0x00 piece ends; with no 0x01 either, they hold no key escapes.
+#[inline]
+fn json_plain(body: &[u8]) -> bool {
+    let special = |w: u64| {
+        (bytes_below(w, 0x20) & !zero_bytes(w))
+            | zero_bytes(w ^ (LO * b'"' as u64))
+            | zero_bytes(w ^ (LO * b'\\' as u64))
+    };
+    let mut words = body.chunks_exact(8);
+    let mut found = 0;
+    for w in &mut words {
+        found |= special(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
+    }
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    found |= special(u64::from_le_bytes(last));
+    found == 0
+}
+
+/// The index of the first 0x00 in `b`. Pieces are short, where a call to `memchr` costs
+/// more than this word-at-a-time loop.
+#[inline]
+fn find_zero(b: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(w) = b.get(at..at + 8) {
+        let z = zero_bytes(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
+        if z != 0 {
+            return Some(at + z.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    b[at..].iter().position(|&c| c == 0).map(|i| at + i)
+}
+
+/// Writes the tag pieces of a key that `json_plain` accepts (`k\0v\0…`) as a JSON object,
+/// or nothing when there are none.
+fn write_plain_tags(mut pieces: &[u8], out: &mut Vec<u8>) {
+    if pieces.is_empty() {
+        return;
+    }
+    // Each 0x00 becomes at most three bytes (`":"` or `","`).
+    out.reserve(pieces.len() * 3 + 2);
+    out.push(b'{');
+    let mut first = true;
+    while let Some(k_end) = find_zero(pieces) {
+        let (k, rest) = (&pieces[..k_end], &pieces[k_end + 1..]);
+        let Some(v_end) = find_zero(rest) else {
+            break;
+        };
+        out.extend_from_slice(if first { b"\"" } else { b",\"" });
+        append(out, k);
+        out.extend_from_slice(b"\":\"");
+        append(out, &rest[..v_end]);
+        out.push(b'"');
+        first = false;
+        pieces = &rest[v_end + 1..];
+    }
+    out.push(b'}');
 }
 
 /// Calls `f` with a key piece as text, unescaping only when the piece holds an escape.
@@ -769,6 +882,82 @@ mod tests {
             (out.name.as_str(), out.tags.clone()),
             (m.name.as_str(), m.tags.clone())
         );
+    }
+
+    /// Name, kind, temporality, unit and tags JSON by `describe` then `write_tags`.
+    fn described_json(t: &SeriesTable, id: SeriesId) -> (Metric, Vec<u8>) {
+        let mut m = Metric::default();
+        t.describe(id, &mut m);
+        let mut tags = Vec::new();
+        if !m.tags.is_empty() {
+            crate::ndjson::encode::write_tags(&mut tags, m.tags.iter());
+        }
+        m.tags.clear();
+        (m, tags)
+    }
+
+    #[test]
+    fn json_from_the_key_is_what_describe_then_encode_write() {
+        let long = "x".repeat(40);
+        let tricky = [
+            ("plain.name", vec![("host", "a"), ("dc", "fra")]),
+            ("no.tags", vec![]),
+            ("q\"uote", vec![("k\"", "v\\")]),
+            ("tab\tname", vec![("nl", "a\nb"), ("cr", "\r")]),
+            ("uni\u{e9}\u{4e2d}", vec![("h\u{e9}", "\u{4e2d}\u{6587}")]),
+            ("c\u{1}one", vec![("a\u{1}b", "c\u{0}d"), ("z", "\u{2}")]),
+            ("d\u{7f}el", vec![("", ""), ("e", "")]),
+            (
+                long.as_str(),
+                vec![(long.as_str(), long.as_str()), ("ab", "c")],
+            ),
+        ];
+        let mut t = SeriesTable::default();
+        for (name, tags) in &tricky {
+            for kind in [Kind::Counter, Kind::Gauge] {
+                let mut m = Metric::gauge(name, Value::U64(1), 0).with_unit("m\"s");
+                m.kind = kind;
+                m.temporality = Some(Temporality::Delta);
+                for (k, v) in tags {
+                    m = m.with_tag(k, v);
+                }
+                let id = t.intern(&m, &all, 100).unwrap();
+                let (want, want_tags) = described_json(&t, id);
+                let (mut got, mut got_tags) = (Metric::default(), b"stale".to_vec());
+                got.tags.push("stale", "tag");
+                t.describe_json(id, &mut got, &mut got_tags);
+                assert_eq!(got_tags, want_tags, "{name:?}");
+                assert_eq!(got, want, "{name:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn plain_keys_hold_no_json_or_key_escapes() {
+        assert!(json_plain(b"cpu.load\0host\0a\0"));
+        assert!(json_plain("h\u{e9}\0\u{4e2d}\0".as_bytes()));
+        for bad in [
+            &b"a\"b\0"[..],
+            b"a\\\0",
+            b"a\x01\x01\0",
+            b"\0\0\0\0\0\0\0\0\x1f",
+        ] {
+            assert!(!json_plain(bad), "{bad:?}");
+        }
+        assert!(json_plain(b"\x20\x7f\x80\xff\0\0\0\0\0\0\0\0\0"));
+    }
+
+    #[test]
+    fn zeros_are_found_at_every_offset() {
+        for len in 0..20 {
+            for at in 0..=len {
+                let mut b = vec![b'a'; len];
+                if at < len {
+                    b[at] = 0;
+                }
+                assert_eq!(find_zero(&b), (at < len).then_some(at));
+            }
+        }
     }
 
     #[test]

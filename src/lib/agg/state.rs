@@ -5,20 +5,31 @@ use super::hll::Hll;
 use super::sketch::QuantileSketch;
 use crate::metric::{Kind, Metric, Temporality, Value};
 use hashbrown::HashSet;
+use smallvec::SmallVec;
 use std::hash::BuildHasher;
 
 /// A sum that stays an exact integer until a float joins it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Sum {
-    int: i128,
+    /// The integer part as two halves of an i128: an `i128` field would align every
+    /// window state to 16 bytes, and window tables move millions of them.
+    int: [u64; 2],
     float: f64,
     has_float: bool,
 }
 
 impl Sum {
+    fn int(&self) -> i128 {
+        (u128::from(self.int[1]) << 64 | u128::from(self.int[0])) as i128
+    }
+
+    fn set_int(&mut self, v: i128) {
+        self.int = [v as u64, ((v as u128) >> 64) as u64];
+    }
+
     pub fn add(&mut self, v: Value) {
         match v.as_i128() {
-            Some(i) => self.int = self.int.saturating_add(i),
+            Some(i) => self.set_int(self.int().saturating_add(i)),
             None => {
                 self.float += v.as_f64();
                 self.has_float = true;
@@ -27,16 +38,16 @@ impl Sum {
     }
 
     pub fn merge(&mut self, o: &Sum) {
-        self.int = self.int.saturating_add(o.int);
+        self.set_int(self.int().saturating_add(o.int()));
         self.float += o.float;
         self.has_float |= o.has_float;
     }
 
     pub fn value(&self) -> Value {
         if self.has_float {
-            Value::F64(self.int as f64 + self.float)
+            Value::F64(self.int() as f64 + self.float)
         } else {
-            Value::from_i128(self.int)
+            Value::from_i128(self.int())
         }
     }
 }
@@ -154,11 +165,13 @@ impl Default for Limits {
 /// 1 does) up to `Limits::exact`, then a quantile sketch with a relative error bound.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DistState {
-    pub values: Vec<f64>,
-    pub weights: Vec<f64>,
-    pub sketch: Option<Box<QuantileSketch>>,
-    /// With `Limits::buckets`: the weighted count per bucket (one more than bounds).
-    pub hist: Vec<f64>,
+    /// Raw values while exact. One is held inline: in a stream of many series most windows
+    /// of a series hold a single observation, and an allocation each would cost more than
+    /// the rest of its aggregation.
+    pub values: SmallVec<[f64; 1]>,
+    /// Weights, sketch and histogram, which most distributions never need: boxed, so the
+    /// common state (and every window state, as large as the largest kind) stays small.
+    rare: Option<Box<DistRare>>,
     pub n: u64,
     pub weight: f64,
     pub sum: f64,
@@ -166,11 +179,51 @@ pub struct DistState {
     pub max: f64,
 }
 
+/// The parts of a distribution's state that only sample rates, many observations or
+/// `--buckets` bring.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct DistRare {
+    weights: Vec<f64>,
+    sketch: Option<QuantileSketch>,
+    /// With `Limits::buckets`: the weighted count per bucket (one more than bounds).
+    hist: Vec<f64>,
+}
+
 impl DistState {
+    /// Weights of the values, empty while every sample rate was 1.
+    pub fn weights(&self) -> &[f64] {
+        self.rare.as_ref().map_or(&[], |r| &r.weights)
+    }
+
+    pub fn sketch(&self) -> Option<&QuantileSketch> {
+        self.rare.as_ref().and_then(|r| r.sketch.as_ref())
+    }
+
+    /// With `Limits::buckets`: the weighted count per bucket (one more than bounds).
+    pub fn hist(&self) -> &[f64] {
+        self.rare.as_ref().map_or(&[], |r| &r.hist)
+    }
+
+    /// Forgets the weights (Etsy's timer arithmetic ignores them).
+    pub fn drop_weights(&mut self) {
+        if let Some(r) = &mut self.rare {
+            r.weights = Vec::new();
+        }
+    }
+
+    fn rare_mut(&mut self) -> &mut DistRare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn weights_mut(&mut self) -> &mut Vec<f64> {
+        &mut self.rare_mut().weights
+    }
+
     pub(crate) fn observe(&mut self, values: &[f64], rate: f64, limits: &Limits) {
         let w = 1.0 / rate;
-        if w != 1.0 && self.weights.len() < self.values.len() {
-            self.weights.resize(self.values.len(), 1.0);
+        if w != 1.0 && self.weights().len() < self.values.len() {
+            let n = self.values.len();
+            self.weights_mut().resize(n, 1.0);
         }
         for &v in values {
             if v.is_nan() {
@@ -181,13 +234,13 @@ impl DistState {
                 self.count_in_bucket(bounds, v, w);
                 continue;
             }
-            if let Some(sk) = &mut self.sketch {
+            if let Some(sk) = self.rare.as_mut().and_then(|r| r.sketch.as_mut()) {
                 sk.add(v, w);
                 continue;
             }
             self.values.push(v);
-            if w != 1.0 || !self.weights.is_empty() {
-                self.weights.push(w);
+            if w != 1.0 || !self.weights().is_empty() {
+                self.weights_mut().push(w);
             }
             if self.values.len() > limits.exact {
                 self.spill(limits.alpha);
@@ -197,10 +250,11 @@ impl DistState {
 
     /// Bucket i holds values in (bounds[i-1], bounds[i]], the last one the rest.
     fn count_in_bucket(&mut self, bounds: &[f64], v: f64, w: f64) {
-        if self.hist.len() != bounds.len() + 1 {
-            self.hist.resize(bounds.len() + 1, 0.0);
+        let hist = &mut self.rare_mut().hist;
+        if hist.len() != bounds.len() + 1 {
+            hist.resize(bounds.len() + 1, 0.0);
         }
-        self.hist[bounds.partition_point(|&b| b < v)] += w;
+        hist[bounds.partition_point(|&b| b < v)] += w;
     }
 
     fn note(&mut self, v: f64, w: f64, n: u64) {
@@ -218,10 +272,12 @@ impl DistState {
     fn spill(&mut self, alpha: f64) {
         let mut sk = QuantileSketch::new(alpha);
         for (i, &v) in self.values.iter().enumerate() {
-            sk.add(v, self.weights.get(i).copied().unwrap_or(1.0));
+            sk.add(v, self.weights().get(i).copied().unwrap_or(1.0));
         }
-        (self.values, self.weights) = (Vec::new(), Vec::new());
-        self.sketch = Some(Box::new(sk));
+        self.values = SmallVec::new();
+        let rare = self.rare_mut();
+        rare.weights = Vec::new();
+        rare.sketch = Some(sk);
     }
 
     fn merge(&mut self, o: &DistState, limits: &Limits) {
@@ -229,33 +285,38 @@ impl DistState {
             return;
         }
         let (n, weight, sum, min, max) = (self.n, self.weight, self.sum, self.min, self.max);
-        if self.hist.len() < o.hist.len() {
-            self.hist.resize(o.hist.len(), 0.0);
+        if !o.hist().is_empty() {
+            let hist = &mut self.rare_mut().hist;
+            if hist.len() < o.hist().len() {
+                hist.resize(o.hist().len(), 0.0);
+            }
+            for (a, b) in hist.iter_mut().zip(o.hist()) {
+                *a += b;
+            }
         }
-        for (a, b) in self.hist.iter_mut().zip(&o.hist) {
-            *a += b;
-        }
-        if self.sketch.is_none()
-            && (o.sketch.is_some() || self.values.len() + o.values.len() > limits.exact)
+        if self.sketch().is_none()
+            && (o.sketch().is_some() || self.values.len() + o.values.len() > limits.exact)
         {
-            self.spill(o.sketch.as_ref().map_or(limits.alpha, |s| s.alpha()));
+            self.spill(o.sketch().map_or(limits.alpha, |s| s.alpha()));
         }
-        match &mut self.sketch {
+        match self.rare.as_mut().and_then(|r| r.sketch.as_mut()) {
             Some(sk) => {
                 for (i, &v) in o.values.iter().enumerate() {
-                    sk.add(v, o.weights.get(i).copied().unwrap_or(1.0));
+                    sk.add(v, o.weights().get(i).copied().unwrap_or(1.0));
                 }
-                if let Some(other) = &o.sketch {
+                if let Some(other) = o.sketch() {
                     // Sketches built under one --sketch-alpha always share it.
                     let _ = sk.merge(other);
                 }
             }
             None => {
-                if !o.weights.is_empty() || !self.weights.is_empty() {
-                    self.weights.resize(self.values.len(), 1.0);
-                    let pad = o.values.len() - o.weights.len();
-                    self.weights.extend(
-                        o.weights
+                if !o.weights().is_empty() || !self.weights().is_empty() {
+                    let len = self.values.len();
+                    let weights = self.weights_mut();
+                    weights.resize(len, 1.0);
+                    let pad = o.values.len() - o.weights().len();
+                    weights.extend(
+                        o.weights()
                             .iter()
                             .copied()
                             .chain(std::iter::repeat_n(1.0, pad)),
@@ -274,39 +335,40 @@ impl DistState {
 
     /// True once the quantiles come from the sketch.
     pub fn estimated(&self) -> bool {
-        self.sketch.is_some()
+        self.sketch().is_some()
     }
 
     /// Quantiles: exact ones interpolate linearly between closest ranks (numpy's default,
     /// DuckDB's `quantile_cont`), each observation standing for `1/sample_rate` copies of
     /// itself; past the exact limit they come from the sketch, within its relative error.
     pub fn quantiles(&mut self, qs: &[f64]) -> Vec<(f64, f64)> {
-        if let Some(sk) = &self.sketch {
-            return qs
-                .iter()
-                .filter_map(|&q| Some((q, sk.quantile(q)?)))
-                .collect();
+        let mut out = Vec::with_capacity(qs.len());
+        self.quantiles_into(qs, &mut out);
+        out
+    }
+
+    /// `quantiles` appended to `out`, so a caller writing many summaries reuses one vector.
+    pub fn quantiles_into(&mut self, qs: &[f64], out: &mut Vec<(f64, f64)>) {
+        if let Some(sk) = self.sketch() {
+            out.extend(qs.iter().filter_map(|&q| Some((q, sk.quantile(q)?))));
+            return;
         }
         if self.values.is_empty() {
-            return Vec::new();
+            return;
         }
-        if self.weights.is_empty() {
+        if self.weights().is_empty() {
             self.values.sort_unstable_by(f64::total_cmp);
-            return qs
-                .iter()
-                .map(|&q| (q, interpolate(&self.values, q)))
-                .collect();
+            out.extend(qs.iter().map(|&q| (q, interpolate(&self.values, q))));
+            return;
         }
         let mut pairs: Vec<(f64, f64)> = self
             .values
             .iter()
             .copied()
-            .zip(self.weights.iter().copied())
+            .zip(self.weights().iter().copied())
             .collect();
         pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-        qs.iter()
-            .map(|&q| (q, weighted(&pairs, self.weight, q)))
-            .collect()
+        out.extend(qs.iter().map(|&q| (q, weighted(&pairs, self.weight, q))));
     }
 }
 
@@ -517,13 +579,13 @@ impl IdleKind {
                     last_ts: ts,
                 })
             }
-            IdleKind::Dist => State::Dist(DistState {
-                hist: limits
-                    .buckets
-                    .as_ref()
-                    .map_or_else(Vec::new, |b| vec![0.0; b.len() + 1]),
-                ..DistState::default()
-            }),
+            IdleKind::Dist => {
+                let mut d = DistState::default();
+                if let Some(b) = &limits.buckets {
+                    d.rare_mut().hist = vec![0.0; b.len() + 1];
+                }
+                State::Dist(d)
+            }
             IdleKind::Set => State::Set(SetState::Exact(HashSet::new())),
         })
     }
@@ -536,6 +598,8 @@ pub enum Sample {
     Count(Value),
     /// A distribution value and its sample rate.
     Timing(f64, f64),
+    /// An absolute gauge value and its event time.
+    Gauge(Value, i64),
 }
 
 /// What one series holds within one window.
@@ -544,11 +608,13 @@ pub enum State {
     /// Delta counters: the exact sum.
     Delta(Sum),
     /// Cumulative counters: the increase, and the latest running total with its start.
-    Cumulative(CumState),
+    Cumulative(Box<CumState>),
     Gauge(GaugeState),
     Dist(DistState),
     Set(SetState),
-    Buckets(BucketState),
+    /// Boxed, as cumulative counters are: both are larger than the common kinds and every
+    /// state is as large as the largest.
+    Buckets(Box<BucketState>),
 }
 
 impl State {
@@ -557,7 +623,9 @@ impl State {
     pub fn new(m: &Metric, gauge_base: Option<Value>, limits: &Limits) -> State {
         let v = m.value.unwrap_or_default();
         match (m.kind, m.temporality) {
-            (Kind::Counter, Some(Temporality::Cumulative)) => State::Cumulative(CumState::new(m)),
+            (Kind::Counter, Some(Temporality::Cumulative)) => {
+                State::Cumulative(Box::new(CumState::new(m)))
+            }
             (Kind::Counter, _) => {
                 let mut s = Sum::default();
                 s.add(v);
@@ -574,7 +642,9 @@ impl State {
                 add_members(&mut s, m, limits);
                 State::Set(s)
             }
-            (Kind::Histogram | Kind::Summary, _) => State::Buckets(BucketState::from_metric(m)),
+            (Kind::Histogram | Kind::Summary, _) => {
+                State::Buckets(Box::new(BucketState::from_metric(m)))
+            }
         }
     }
 
@@ -602,9 +672,27 @@ impl State {
         match (self, s) {
             (State::Delta(sum), Sample::Count(v)) => sum.add(v),
             (State::Dist(d), Sample::Timing(x, rate)) => d.observe(&[x], rate, limits),
+            (State::Gauge(g), Sample::Gauge(v, ts)) => g.observe(v, ts),
             _ => return false,
         }
         true
+    }
+
+    /// The state `new` makes from a metric holding just `s` (no delta gauge base).
+    pub fn from_sample(s: Sample, limits: &Limits) -> State {
+        match s {
+            Sample::Count(v) => {
+                let mut sum = Sum::default();
+                sum.add(v);
+                State::Delta(sum)
+            }
+            Sample::Timing(x, rate) => {
+                let mut d = DistState::default();
+                d.observe(&[x], rate, limits);
+                State::Dist(d)
+            }
+            Sample::Gauge(v, ts) => State::Gauge(GaugeState::new(v, ts)),
+        }
     }
 
     /// Merges a partial state of the same series and window (parallel aggregation).
@@ -671,6 +759,17 @@ fn add_members(s: &mut SetState, m: &Metric, limits: &Limits) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_states_stay_small() {
+        // Window tables hold millions of states and move them when merging and sorting.
+        assert!(
+            std::mem::size_of::<State>() <= 80,
+            "{}",
+            std::mem::size_of::<State>()
+        );
+        assert_eq!(std::mem::align_of::<State>(), 8);
+    }
 
     #[test]
     fn sum_stays_exact_past_2_pow_53() {
@@ -822,7 +921,7 @@ mod tests {
         a.observe(&[0.5, 1.0, 1.5, 5.0], 1.0, &limits);
         b.observe(&[10.0, 11.0], 0.5, &limits);
         a.merge(&b, &limits);
-        assert_eq!(a.hist, vec![2.0, 2.0, 2.0, 2.0]);
+        assert_eq!(a.hist(), [2.0, 2.0, 2.0, 2.0]);
         assert!(a.values.is_empty(), "no values are kept for quantiles");
         assert_eq!((a.n, a.weight, a.min, a.max), (6, 8.0, 0.5, 11.0));
     }

@@ -95,6 +95,80 @@ pub fn write_tags<'t>(out: &mut Vec<u8>, tags: impl Iterator<Item = (&'t str, &'
 }
 
 pub fn encode(m: &Metric, out: &mut Vec<u8>) {
+    encode_fields(m, out);
+    key(out, "ts");
+    write_int(out, m.ts);
+    if let Some(s) = m.start_ts {
+        key(out, "start_ts");
+        write_int(out, s);
+    }
+    if !m.tags.is_empty() {
+        key(out, "tags");
+        write_tags(out, m.tags.iter());
+    }
+    encode_extra(m, out);
+}
+
+/// What consecutive lines of one writer share, encoded once: the tags of the series being
+/// written (lines of one series repeat them) and the last timestamps (lines of one window
+/// repeat them).
+#[derive(Default)]
+pub struct LineCache {
+    /// The tags as a JSON object (`{"k":"v",…}` as `write_tags` writes it), or empty for
+    /// none; `encode_cached` writes these instead of the metric's own tags.
+    pub tags: Vec<u8>,
+    ts: IntText,
+    start_ts: IntText,
+}
+
+/// The digits of the integer last written, kept while the next one is the same.
+#[derive(Default)]
+struct IntText {
+    value: Option<i64>,
+    len: usize,
+    text: [u8; 20],
+}
+
+impl IntText {
+    #[inline]
+    fn write(&mut self, out: &mut Vec<u8>, v: i64) {
+        if self.value != Some(v) {
+            let mut buf = itoa::Buffer::new();
+            let digits = buf.format(v).as_bytes();
+            // An i64 has at most 20 characters ("-9223372036854775808").
+            self.len = digits.len().min(self.text.len());
+            self.text[..self.len].copy_from_slice(&digits[..self.len]);
+            self.value = Some(v);
+        }
+        out.extend_from_slice(&self.text[..self.len]);
+    }
+}
+
+/// A line with most of a line's bytes: growing the buffer once per line is cheaper than
+/// checking the capacity in every small append.
+const LINE_GUESS: usize = 256;
+
+/// `encode` with `m`'s tags replaced by `p.tags` (`m.tags` is not read): the same bytes as
+/// `encode` of `m` carrying those tags.
+pub fn encode_cached(m: &Metric, p: &mut LineCache, out: &mut Vec<u8>) {
+    out.reserve(LINE_GUESS + p.tags.len());
+    encode_fields(m, out);
+    out.extend_from_slice(b",\"ts\":");
+    p.ts.write(out, m.ts);
+    if let Some(s) = m.start_ts {
+        out.extend_from_slice(b",\"start_ts\":");
+        p.start_ts.write(out, s);
+    }
+    if !p.tags.is_empty() {
+        out.extend_from_slice(b",\"tags\":");
+        out.extend_from_slice(&p.tags);
+    }
+    encode_extra(m, out);
+}
+
+/// Every field before `ts`.
+#[inline]
+fn encode_fields(m: &Metric, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"name\":");
     write_str(out, &m.name);
     out.extend_from_slice(b",\"kind\":\"");
@@ -121,16 +195,11 @@ pub fn encode(m: &Metric, out: &mut Vec<u8>) {
             write_f64(out, v);
         }
     }
-    key(out, "ts");
-    write_int(out, m.ts);
-    if let Some(s) = m.start_ts {
-        key(out, "start_ts");
-        write_int(out, s);
-    }
-    if !m.tags.is_empty() {
-        key(out, "tags");
-        write_tags(out, m.tags.iter());
-    }
+}
+
+/// The extra fields and the end of the line.
+#[inline]
+fn encode_extra(m: &Metric, out: &mut Vec<u8>) {
     if !m.extra.is_empty() {
         out.push(b',');
         out.extend_from_slice(m.extra.as_bytes());
@@ -223,6 +292,31 @@ mod tests {
             line(&m),
             "{\"name\":\"a\\\"b\\n\",\"kind\":\"gauge\",\"unit\":\"ms\",\"value\":\"NaN\",\"ts\":1}\n"
         );
+    }
+
+    #[test]
+    fn prepared_lines_match_plain_ones() {
+        let mut m = Metric::counter("a\"b", Temporality::Delta, Value::U64(10), 20)
+            .with_tag("route", "/lo\\gin")
+            .with_tag("env", "prod");
+        m.start_ts = Some(-10);
+        m.extra = "\"estimated\":true".into();
+        let mut p = LineCache::default();
+        write_tags(&mut p.tags, m.tags.iter());
+        let mut bare = m.clone();
+        bare.tags.clear();
+        for ts in [20, 20, i64::MIN, 7] {
+            (m.ts, bare.ts) = (ts, ts);
+            let mut out = Vec::new();
+            encode_cached(&bare, &mut p, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), line(&m));
+        }
+        p.tags.clear();
+        m.tags.clear();
+        m.start_ts = None;
+        let mut out = Vec::new();
+        encode_cached(&m, &mut p, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), line(&m));
     }
 
     #[test]
