@@ -14,12 +14,14 @@ fn main() -> ExitCode {
 }
 
 fn run(args: AggArgs) -> tlm::Result<()> {
+    tlm::alloc::single_arena();
     let inputs = expand_inputs(&args.files)?;
     let mut aggregator = Aggregator::new(args.config()?);
     // The tick lets an idle stream's finished windows out without waiting for more input.
     let tick = Duration::from_nanos((args.window as u64 / 10).clamp(10_000_000, 1_000_000_000));
     let mut opts = args.input.stream_options(Some(tick));
     opts.block_bytes = tlm::agg::BLOCK_BYTES;
+    opts.size_after_first = true;
     aggregator.set_threads(opts.threads);
     let hooks = aggregator.hooks();
     tlm::stream::run_with(inputs, &opts, hooks, &mut aggregator, &mut Output::stdout())?;

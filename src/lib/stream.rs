@@ -36,6 +36,11 @@ pub trait StreamSink {
     }
     /// End of input or a termination signal: emit everything still held.
     fn finish(&mut self, out: &mut Output) -> Result<()>;
+    /// Asked once the first block is handled: the block size for the rest of the input,
+    /// when what that block showed calls for another (see `StreamOptions::size_after_first`).
+    fn block_bytes_after_first(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Per-metric work done on the decoder threads: builds a key and returns its hash.
@@ -112,6 +117,10 @@ pub struct StreamOptions {
     pub block_bytes: usize,
     /// Bytes read so far, for a progress bar.
     pub bytes_read: Option<Arc<AtomicU64>>,
+    /// The reader waits after the first block until the sink has seen it and named the
+    /// block size for the rest (`StreamSink::block_bytes_after_first`). Block boundaries
+    /// stay a function of the input alone, so the output does not depend on thread timing.
+    pub size_after_first: bool,
 }
 
 impl Default for StreamOptions {
@@ -123,6 +132,7 @@ impl Default for StreamOptions {
             threads: default_threads(),
             block_bytes: 0,
             bytes_read: None,
+            size_after_first: false,
         }
     }
 }
@@ -223,16 +233,19 @@ pub fn run_with(
         })?;
     }
     drop((blocks, free_batches));
+    let (size_tx, size_rx) = bounded::<usize>(1);
     let sizes = BlockSizes {
         max_line: opts.max_line_bytes,
         target: opts.block_bytes,
         read: opts.bytes_read.clone(),
+        after_first: opts.size_after_first.then_some(size_rx),
     };
     spawn("reader", move || {
         let (blocks, result) = read_blocks(&inputs, sizes, &to_workers, &free_blocks);
         let _ = to_main.send(Msg::ReaderDone { blocks, result });
     })?;
     let mut state = MainLoop {
+        size_tx: opts.size_after_first.then_some(size_tx),
         opts,
         stats: ReadStats::default(),
         limit: RateLimit::default(),
@@ -261,6 +274,8 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
 }
 
 struct MainLoop<'a> {
+    /// Tells the reader the block size after the first block (`size_after_first`).
+    size_tx: Option<Sender<usize>>,
     opts: &'a StreamOptions,
     stats: ReadStats,
     limit: RateLimit,
@@ -289,7 +304,12 @@ impl MainLoop<'_> {
                         self.pending.insert(b.seq, b);
                         while let Some(mut b) = self.pending.remove(&self.next) {
                             self.next += 1;
-                            self.handle(&mut b, sink, out)?;
+                            let handled = self.handle(&mut b, sink, out);
+                            if let Some(tx) = self.size_tx.take() {
+                                let size = sink.block_bytes_after_first();
+                                let _ = tx.send(size.unwrap_or(self.opts.block_bytes));
+                            }
+                            handled?;
                             let _ = return_batch.send(b);
                         }
                         if from_workers.is_empty() {
@@ -354,12 +374,14 @@ struct BlockSizes {
     /// Bytes a block is filled to while the input has more to read at once.
     target: usize,
     read: Option<Arc<AtomicU64>>,
+    /// Where the block size for the blocks after the first arrives, if it is awaited.
+    after_first: Option<Receiver<usize>>,
 }
 
 /// Cuts every input into blocks of whole lines; returns how many blocks were sent.
 fn read_blocks(
     inputs: &[Input],
-    sizes: BlockSizes,
+    mut sizes: BlockSizes,
     to_workers: &Sender<Block>,
     free: &Receiver<Block>,
 ) -> (u64, Result<()>) {
@@ -406,6 +428,11 @@ fn read_blocks(
                     return (seq, Ok(()));
                 }
                 seq += 1;
+                if seq == 1 {
+                    if let Some(size) = sizes.after_first.as_ref().and_then(|r| r.recv().ok()) {
+                        sizes.target = size;
+                    }
+                }
             }
             if !more {
                 break;
@@ -581,4 +608,69 @@ pub fn bad_line(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the blocks it is handed and names a block size after the first.
+    struct Blocks {
+        seen: usize,
+        after_first: Option<usize>,
+    }
+
+    impl StreamSink for Blocks {
+        fn batch(&mut self, _: &[Metric], _: &Prepared, _: &mut Output) -> Result<()> {
+            self.seen += 1;
+            Ok(())
+        }
+
+        fn finish(&mut self, _: &mut Output) -> Result<()> {
+            Ok(())
+        }
+
+        fn block_bytes_after_first(&self) -> Option<usize> {
+            self.after_first
+        }
+    }
+
+    fn blocks_seen(lines: usize, after_first: Option<usize>) -> usize {
+        let dir = std::env::temp_dir().join(format!("tlm-stream-{}-{lines}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("in-{after_first:?}.ndjson"));
+        let line = r#"{"name":"a","kind":"gauge","value":1,"ts":1}"#;
+        std::fs::write(&path, format!("{line}\n").repeat(lines)).unwrap();
+        let opts = StreamOptions {
+            threads: 2,
+            block_bytes: 4096,
+            size_after_first: true,
+            ..StreamOptions::default()
+        };
+        let mut sink = Blocks {
+            seen: 0,
+            after_first,
+        };
+        let mut out = Output::to(Box::new(std::io::sink()));
+        let stats = run(vec![Input::File(path)], &opts, &mut sink, &mut out).unwrap();
+        assert_eq!(stats.lines, lines as u64);
+        std::fs::remove_dir_all(&dir).unwrap();
+        sink.seen
+    }
+
+    #[test]
+    fn the_sink_sizes_the_blocks_after_the_first() {
+        // 46 bytes a line, 10 MB: blocks of one read each (4 KiB asked), or one such block
+        // and then blocks of 4 MiB.
+        let small = blocks_seen(220_000, None);
+        let large = blocks_seen(220_000, Some(4 << 20));
+        assert!(small >= 16, "{small}");
+        assert!(large <= 5, "{large} against {small}");
+    }
+
+    #[test]
+    fn a_single_block_input_ends_without_waiting() {
+        assert_eq!(blocks_seen(3, Some(1 << 20)), 1);
+        assert_eq!(blocks_seen(3, None), 1);
+    }
 }

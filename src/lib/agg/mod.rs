@@ -40,6 +40,12 @@ use std::sync::Arc;
 /// smaller than its lines (fewer entries to merge), small enough to keep memory modest.
 pub const BLOCK_BYTES: usize = 4 << 20;
 
+/// The block size once the first block showed few series for its lines: each block's
+/// partial aggregate then holds about one entry per series whatever its size, so larger
+/// blocks mean fewer entries for the command's thread to merge. With many series it would
+/// only hold more memory.
+pub const FEW_SERIES_BLOCK_BYTES: usize = 16 << 20;
+
 /// Counts of one aggregation run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AggStats {
@@ -95,6 +101,8 @@ pub struct Aggregator {
     encode_bufs: Vec<Vec<u8>>,
     /// Windows close only on `advance` (a daemon's flush clock), not as event time moves.
     held: bool,
+    /// Points and entries of the first block's partial aggregate.
+    first_block: Option<(u64, usize)>,
 }
 
 /// Partial aggregates with fewer entries than this are merged without helper threads.
@@ -131,6 +139,7 @@ impl Aggregator {
             per_shard: Vec::new(),
             encode_bufs: Vec::new(),
             held: false,
+            first_block: None,
         }
     }
 
@@ -636,6 +645,7 @@ impl StreamSink for Aggregator {
         let Some(p) = part.downcast_mut::<Partial>() else {
             return Err(Error::internal("partial aggregate of another kind"));
         };
+        self.first_block.get_or_insert((p.points, p.len()));
         self.merge_partial(p, out)?;
         self.write_corrections(out)
     }
@@ -653,6 +663,12 @@ impl StreamSink for Aggregator {
         self.flush_all(out)?;
         self.log_summary();
         Ok(())
+    }
+
+    /// Larger blocks when the first one held at least 1.5 points per entry.
+    fn block_bytes_after_first(&self) -> Option<usize> {
+        let (points, entries) = self.first_block?;
+        (2 * points >= 3 * entries as u64).then_some(FEW_SERIES_BLOCK_BYTES)
     }
 }
 
@@ -980,6 +996,30 @@ mod tests {
         combine: bool,
     ) -> (Vec<String>, AggStats) {
         run_blocks_on(cfg, blocks, combine, 1)
+    }
+
+    #[test]
+    fn blocks_grow_after_a_first_block_of_few_series() {
+        let line =
+            |s: u32, i: u32| format!(r#"{{"name":"s{s}","kind":"gauge","value":{i},"ts":{i}}}"#);
+        for (series, grows) in [(10, true), (1000, false)] {
+            let cfg = AggConfig::default();
+            let mut agg = Aggregator::new(cfg.clone());
+            let mut combiner = partial::Combiner::pipelined(cfg, agg.hasher.clone());
+            combiner.begin(None);
+            let (mut dec, mut m) = (Decoder::default(), Metric::default());
+            for i in 0..1000 {
+                dec.decode(line(i % series, i).as_bytes(), &mut m, || 0)
+                    .unwrap();
+                assert!(combiner.add(&m));
+            }
+            let mut part = combiner.end();
+            let mut out = Output::to(Box::new(std::io::sink()));
+            assert_eq!(agg.block_bytes_after_first(), None);
+            agg.combined(&mut *part, &mut out).unwrap();
+            let want = grows.then_some(FEW_SERIES_BLOCK_BYTES);
+            assert_eq!(agg.block_bytes_after_first(), want, "{series} series");
+        }
     }
 
     /// `run_blocks` with the state in `threads` shards, merged and encoded in parallel
