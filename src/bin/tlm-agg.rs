@@ -22,6 +22,7 @@ fn run(args: AggArgs) -> tlm::Result<()> {
     let mut opts = args.input.stream_options(Some(tick));
     opts.block_bytes = tlm::agg::BLOCK_BYTES;
     opts.size_after_first = true;
+    opts.linger = tlm::agg::BLOCK_LINGER;
     aggregator.set_threads(opts.threads);
     let hooks = aggregator.hooks();
     tlm::stream::run_with(inputs, &opts, hooks, &mut aggregator, &mut Output::stdout())?;

@@ -121,6 +121,11 @@ pub struct StreamOptions {
     /// block size for the rest (`StreamSink::block_bytes_after_first`). Block boundaries
     /// stay a function of the input alone, so the output does not depend on thread timing.
     pub size_after_first: bool,
+    /// How long a block may wait, in all, for more of a live input (a pipe, a socket)
+    /// before it is handed on short. A producer writing at full speed through a pipe is
+    /// often a moment behind the reader; without a wait its blocks would be a pipe buffer
+    /// each, and per-block work would dominate. Zero: never wait.
+    pub linger: Duration,
 }
 
 impl Default for StreamOptions {
@@ -133,6 +138,7 @@ impl Default for StreamOptions {
             block_bytes: 0,
             bytes_read: None,
             size_after_first: false,
+            linger: Duration::ZERO,
         }
     }
 }
@@ -239,6 +245,7 @@ pub fn run_with(
         target: opts.block_bytes,
         read: opts.bytes_read.clone(),
         after_first: opts.size_after_first.then_some(size_rx),
+        linger: opts.linger,
     };
     spawn("reader", move || {
         let (blocks, result) = read_blocks(&inputs, sizes, &to_workers, &free_blocks);
@@ -376,6 +383,7 @@ struct BlockSizes {
     read: Option<Arc<AtomicU64>>,
     /// Where the block size for the blocks after the first arrives, if it is awaited.
     after_first: Option<Receiver<usize>>,
+    linger: Duration,
 }
 
 /// Cuts every input into blocks of whole lines; returns how many blocks were sent.
@@ -406,7 +414,7 @@ fn read_blocks(
             (block.seq, block.label, block.limit) = (seq, label.clone(), sizes.max_line);
             block.data.clear();
             block.lines.clear();
-            let more = match fill_block(&mut lines, &mut block, sizes.target, &ready) {
+            let more = match fill_block(&mut lines, &mut block, &sizes, &ready) {
                 Ok(more) => more,
                 Err(e) => {
                     return (
@@ -447,9 +455,11 @@ fn read_blocks(
 fn fill_block<R: std::io::Read>(
     lines: &mut LineReader<R>,
     block: &mut Block,
-    target: usize,
+    sizes: &BlockSizes,
     ready: &crate::io::Readiness,
 ) -> std::io::Result<bool> {
+    let target = sizes.target;
+    let mut deadline: Option<std::time::Instant> = None;
     loop {
         let more = lines.read_chunk(|no, line| match line {
             Ok(bytes) => {
@@ -461,8 +471,15 @@ fn fill_block<R: std::io::Read>(
         })?;
         // Offsets are u32: a block stays well below 4 GiB whatever the target.
         let full = block.data.len() >= target.min(1 << 30);
-        if !more || full || !ready.readable_now() {
+        if !more || full {
             return Ok(more);
+        }
+        if !ready.readable_now() {
+            let now = std::time::Instant::now();
+            let until = *deadline.get_or_insert(now + sizes.linger);
+            if now >= until || !ready.readable_within(until - now) {
+                return Ok(more);
+            }
         }
     }
 }
@@ -666,6 +683,58 @@ mod tests {
         let large = blocks_seen(220_000, Some(4 << 20));
         assert!(small >= 16, "{small}");
         assert!(large <= 5, "{large} against {small}");
+    }
+
+    /// Blocks made of a FIFO written in 100 pieces, 1 ms apart, read with `linger`.
+    fn blocks_from_a_slow_pipe(linger: Duration) -> usize {
+        let dir = std::env::temp_dir().join(format!(
+            "tlm-stream-fifo-{}-{}",
+            std::process::id(),
+            linger.as_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("in");
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let writer_path = path.clone();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(writer_path)
+                .unwrap();
+            let line = r#"{"name":"a","kind":"gauge","value":1,"ts":1}"#;
+            for _ in 0..100 {
+                f.write_all(format!("{line}\n").repeat(20).as_bytes())
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let opts = StreamOptions {
+            threads: 1,
+            block_bytes: 16 << 20,
+            linger,
+            ..StreamOptions::default()
+        };
+        let mut sink = Blocks {
+            seen: 0,
+            after_first: None,
+        };
+        let mut out = Output::to(Box::new(std::io::sink()));
+        let stats = run(vec![Input::File(path)], &opts, &mut sink, &mut out).unwrap();
+        writer.join().unwrap();
+        assert_eq!(stats.lines, 2000);
+        std::fs::remove_dir_all(&dir).unwrap();
+        sink.seen
+    }
+
+    #[test]
+    fn a_live_input_fills_blocks_while_lingering() {
+        let eager = blocks_from_a_slow_pipe(Duration::ZERO);
+        let patient = blocks_from_a_slow_pipe(Duration::from_secs(5));
+        assert!(eager >= 5, "{eager}");
+        assert!(patient <= 2, "{patient}");
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub const BLOCK_BYTES: usize = 4 << 20;
 /// only hold more memory.
 pub const FEW_SERIES_BLOCK_BYTES: usize = 16 << 20;
 
+/// How long tlm-agg lets a block of a live input wait for more lines: windows last
+/// seconds, so a few milliseconds cost nothing in latency and let a fast producer's
+/// lines arrive in blocks worth combining.
+pub const BLOCK_LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Counts of one aggregation run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AggStats {

@@ -65,6 +65,11 @@ impl Readiness {
     }
 
     pub fn readable_now(&self) -> bool {
+        self.readable_within(std::time::Duration::ZERO)
+    }
+
+    /// Whether a read would return within `wait` (at millisecond resolution).
+    pub fn readable_within(&self, wait: std::time::Duration) -> bool {
         let Some(fd) = self.poll_fd else {
             return true;
         };
@@ -73,9 +78,10 @@ impl Readiness {
             events: libc::POLLIN,
             revents: 0,
         };
-        // SAFETY: one valid pollfd, zero timeout. End of input (POLLHUP) also counts as
-        // ready: the next read returns it at once.
-        unsafe { libc::poll(&mut p, 1, 0) > 0 }
+        let ms = wait.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd. End of input (POLLHUP) also counts as ready: the next
+        // read returns it at once.
+        unsafe { libc::poll(&mut p, 1, ms) > 0 }
     }
 }
 
