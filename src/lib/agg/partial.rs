@@ -230,12 +230,13 @@ const LAG: usize = 3;
 
 /// A point waiting for its lookup: all that placing it needs, taken from its metric.
 struct Pending {
+    /// The series key, then the unit's bytes: the unit is looked up only for a new entry.
     key: Vec<u8>,
+    key_len: usize,
     hash: u64,
     start: i64,
     at: i64,
     sample: Sample,
-    unit: u16,
 }
 
 /// The one value of a delta counter, absolute gauge or one-value distribution: points whose
@@ -377,16 +378,17 @@ impl Combiner {
         let grouping = &self.cfg.grouping;
         append_series_key(m, &|k| grouping.keeps(k), &mut key);
         let hash = self.hasher.hash(&key);
+        let key_len = key.len();
+        key.extend_from_slice(m.unit.as_bytes());
         let start = align_down(m.ts, self.cfg.window);
-        let unit = self.part.unit_id(&m.unit);
         prefetch(self.part.index.home_ptr(slot_hash(hash, start, false)));
         self.pending.push_back(Pending {
             key,
+            key_len,
             hash,
             start,
             at: m.ts,
             sample,
-            unit,
         });
         if self.pending.len() > LAG {
             self.place_oldest();
@@ -420,9 +422,10 @@ impl Combiner {
         let keep = !(late && self.cfg.late == Late::Drop);
         let slot = slot_hash(w.hash, w.start, late);
         let (entries, keys) = (&p.entries, &p.keys);
+        let (key, unit) = w.key.split_at(w.key_len);
         let found = p.index.find(slot, |i| {
             let e = &entries[i];
-            e.start == w.start && e.late == late && same_key(key_of(entries, keys, i), &w.key)
+            e.start == w.start && e.late == late && same_key(key_of(entries, keys, i), key)
         });
         let limits = &self.cfg.limits;
         let i = match found {
@@ -437,13 +440,15 @@ impl Combiner {
             None => {
                 let i = p.entries.len();
                 let key_start = p.keys.len() as u32;
-                p.keys.extend_from_slice(&w.key);
+                p.keys.extend_from_slice(key);
+                // Units come from the metric's text, so their bytes are UTF-8.
+                let unit = p.unit_id(std::str::from_utf8(unit).unwrap_or_default());
                 p.entries.push(Entry {
                     start: w.start,
                     hash: w.hash,
                     key_start,
                     key_end: p.keys.len() as u32,
-                    unit: w.unit,
+                    unit,
                     late,
                     placed: 0,
                     first: 0,

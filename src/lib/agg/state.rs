@@ -238,6 +238,11 @@ impl DistState {
                 sk.add(v, w);
                 continue;
             }
+            if self.values.len() == 1 && !self.values.spilled() {
+                // Past the inline value, room for a few: growing by one, then doubling
+                // from two, would reallocate once more for every small window.
+                self.values.reserve_exact(3);
+            }
             self.values.push(v);
             if w != 1.0 || !self.weights().is_empty() {
                 self.weights_mut().push(w);
