@@ -157,21 +157,9 @@ mod tests {
 #[cfg(test)]
 mod expire_tests {
     use crate::agg::{AggConfig, Aggregator, Idle};
+    use crate::io::output::Captured;
     use crate::io::Output;
     use crate::metric::{Metric, Temporality, Value};
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Shared {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     const S: i64 = 1_000_000_000;
 
@@ -186,7 +174,7 @@ mod expire_tests {
         };
         let mut agg = Aggregator::new(cfg);
         agg.hold_windows();
-        let buf = Shared::default();
+        let buf = Captured::default();
         let mut out = Output::to(Box::new(buf.clone()));
         let counter = |name: &str, v: u64, ts: i64| {
             Metric::counter(name, Temporality::Delta, Value::U64(v), ts)
@@ -215,7 +203,7 @@ mod expire_tests {
         agg.advance(3 * S, &mut out).unwrap();
         assert_eq!(agg.series_count(), 2, "idle for two: expired and removed");
         out.flush().unwrap();
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         let last: Vec<&str> = text
             .lines()
             .filter(|l| l.contains(&format!("\"ts\":{}", 3 * S)))

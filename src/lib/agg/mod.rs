@@ -680,23 +680,11 @@ impl StreamSink for Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::output::Captured;
     use crate::ndjson::Decoder;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Shared {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     fn run(cfg: AggConfig, lines: &[&str]) -> Vec<String> {
-        let shared = Shared::default();
+        let shared = Captured::default();
         let mut out = Output::to(Box::new(shared.clone()));
         let mut agg = Aggregator::new(cfg);
         let mut dec = Decoder::default();
@@ -707,7 +695,7 @@ mod tests {
         }
         agg.finish(&mut out).unwrap();
         out.flush().unwrap();
-        let text = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
+        let text = shared.text();
         text.lines().map(str::to_owned).collect()
     }
 
@@ -787,7 +775,7 @@ mod tests {
 
     #[test]
     fn late_points_are_counted_not_mixed_in() {
-        let shared = Shared::default();
+        let shared = Captured::default();
         let mut out = Output::to(Box::new(shared));
         let mut agg = Aggregator::new(AggConfig::default());
         let mut dec = Decoder::default();
@@ -1035,7 +1023,7 @@ mod tests {
         combine: bool,
         threads: usize,
     ) -> (Vec<String>, AggStats) {
-        let shared = Shared::default();
+        let shared = Captured::default();
         let mut out = Output::to(Box::new(shared.clone()));
         let mut agg = Aggregator::new(cfg.clone());
         agg.set_threads(threads);
@@ -1068,7 +1056,7 @@ mod tests {
         }
         agg.finish(&mut out).unwrap();
         out.flush().unwrap();
-        let text = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
+        let text = shared.text();
         (text.lines().map(str::to_owned).collect(), agg.stats())
     }
 

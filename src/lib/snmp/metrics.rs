@@ -489,23 +489,10 @@ impl Sink for MetricSink<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::output::Captured;
     use crate::snmp::ber;
     use crate::snmp::oid::Oid;
     use crate::snmp::pdu::{self, Message, PduType};
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Shared {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// A Response PDU holding `vbs` as (OID, BER tag, content).
     fn response(vbs: &[(&str, u8, Vec<u8>)]) -> Vec<u8> {
@@ -550,7 +537,7 @@ mod tests {
             addr: "127.0.0.1:161".parse().unwrap(),
             tags: vec![("site".into(), "fra1".into())],
         }];
-        let shared = Shared::default();
+        let shared = Captured::default();
         let mut out = Output::to(Box::new(shared.clone()));
         {
             let mut sink =
@@ -564,7 +551,7 @@ mod tests {
             sink.finished(0, &Outcome::default()).unwrap();
             sink.output().flush().unwrap();
         }
-        let text = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
+        let text = shared.text();
         let mut decoder = crate::ndjson::Decoder::default();
         let mut by_name = std::collections::BTreeMap::new();
         for line in text.lines() {
