@@ -9,7 +9,7 @@
 //! thread hand its block over line by line instead.
 
 use super::config::{AggConfig, Late};
-use super::series::{append_series_key, prefetch, same_key, KeyHasher};
+use super::series::{append_series_key, prefetch, same_key, Index, KeyHasher};
 use super::state::{Sample, State};
 use crate::metric::{Kind, Metric, Temporality};
 use crate::stream::{Combine, Part};
@@ -35,7 +35,7 @@ pub struct Entry {
 /// What one block contributed: entries in order of first appearance, with their states.
 #[derive(Default)]
 pub struct Partial {
-    index: Slots,
+    index: Index,
     keys: Vec<u8>,
     entries: Vec<Entry>,
     /// `None` for points that were late and are dropped (`--late drop`).
@@ -85,94 +85,53 @@ impl Partial {
     fn unit_id(&mut self, unit: &str) -> u16 {
         super::series::unit_index(&mut self.units, unit)
     }
-}
 
-/// Open addressing with linear probing, at most three quarters full: per slot the high half
-/// of the entry's slot hash and its index + 1 (0: empty). Unlike a library table, the slot
-/// for a hash is known before the lookup, so the combiner can ask for it a few lines ahead.
-struct Slots {
-    slots: Vec<u64>,
-    len: usize,
-}
-
-impl Default for Slots {
-    fn default() -> Self {
-        Slots {
-            slots: vec![0; 1024],
-            len: 0,
+    /// The entry of `key` (hashed `hash`) for the window at `start` and lateness `late`,
+    /// and whether it is new: a new one gets the unit `unit` and the state `make` gives.
+    fn entry_for(
+        &mut self,
+        (start, late): (i64, bool),
+        (hash, key): (u64, &[u8]),
+        unit: &str,
+        make: impl FnOnce() -> Option<State>,
+    ) -> (usize, bool) {
+        let slot = slot_hash(hash, start, late);
+        let (entries, keys) = (&self.entries, &self.keys);
+        let found = self.index.find(slot, |i| {
+            let e = &entries[i as usize];
+            e.start == start && e.late == late && same_key(key_of(entries, keys, i as usize), key)
+        });
+        if let Some(i) = found {
+            return (i as usize, false);
         }
-    }
-}
-
-const TAG: u64 = 0xffff_ffff_0000_0000;
-
-impl Slots {
-    fn clear(&mut self) {
-        self.slots.fill(0);
-        self.len = 0;
-    }
-
-    #[inline]
-    fn home(&self, hash: u64) -> usize {
-        hash as usize & (self.slots.len() - 1)
-    }
-
-    /// The entry in the slots of `hash` for which `same` holds.
-    #[inline]
-    fn find(&self, hash: u64, same: impl Fn(usize) -> bool) -> Option<usize> {
-        let mask = self.slots.len() - 1;
-        let mut at = self.home(hash);
-        loop {
-            let v = self.slots[at];
-            if v == 0 {
-                return None;
-            }
-            if v & TAG == hash & TAG {
-                let i = (v as u32 - 1) as usize;
-                if same(i) {
-                    return Some(i);
-                }
-            }
-            at = (at + 1) & mask;
-        }
+        let i = self.entries.len();
+        let key_start = self.keys.len() as u32;
+        self.keys.extend_from_slice(key);
+        let unit = self.unit_id(unit);
+        self.entries.push(Entry {
+            start,
+            hash,
+            key_start,
+            key_end: self.keys.len() as u32,
+            unit,
+            late,
+            placed: 0,
+            first: 0,
+        });
+        self.states.push(make());
+        let entries = &self.entries;
+        self.index.insert(slot, i as u32, |j| {
+            let e = &entries[j as usize];
+            slot_hash(e.hash, e.start, e.late)
+        });
+        (i, true)
     }
 
-    /// The entry the first slot of `hash` probably names (for prefetching only).
-    #[inline]
-    fn likely(&self, hash: u64) -> Option<usize> {
-        let v = self.slots[self.home(hash)];
-        (v != 0 && v & TAG == hash & TAG).then(|| (v as u32 - 1) as usize)
-    }
-
-    #[inline]
-    fn home_ptr(&self, hash: u64) -> *const u8 {
-        (&self.slots[self.home(hash)] as *const u64).cast()
-    }
-
-    /// Adds entry `i`; `rehash` gives the slot hash of every earlier entry when the table
-    /// must grow.
-    fn insert(&mut self, hash: u64, i: usize, rehash: impl Fn(usize) -> u64) {
-        if 4 * (self.len + 1) > 3 * self.slots.len() {
-            let mut bigger = Slots {
-                slots: vec![0; self.slots.len() * 2],
-                len: 0,
-            };
-            for j in 0..i {
-                bigger.place(rehash(j), j);
-            }
-            *self = bigger;
-        }
-        self.place(hash, i);
-    }
-
-    fn place(&mut self, hash: u64, i: usize) {
-        let mask = self.slots.len() - 1;
-        let mut at = self.home(hash);
-        while self.slots[at] != 0 {
-            at = (at + 1) & mask;
-        }
-        self.slots[at] = hash & TAG | (i as u64 + 1);
-        self.len += 1;
+    /// Counts a point placed in entry `i` (`first`: the first of its windows).
+    fn count(&mut self, i: usize, first: bool) {
+        let e = &mut self.entries[i];
+        e.placed += 1;
+        e.first += first as u32;
     }
 }
 
@@ -321,50 +280,17 @@ impl Combiner {
     }
 
     fn place(&mut self, m: &Metric, start: i64, hash: u64, late: bool, first: bool) {
-        let p = &mut *self.part;
-        let slot = slot_hash(hash, start, late);
-        let (entries, keys, key) = (&p.entries, &p.keys, &self.key);
-        let found = p.index.find(slot, |i| {
-            let e = &entries[i];
-            e.start == start && e.late == late && same_key(key_of(entries, keys, i), key)
-        });
         let limits = &self.cfg.limits;
         let keep = !(late && self.cfg.late == Late::Drop);
-        let i = match found {
-            Some(i) => {
-                if let Some(st) = &mut p.states[i] {
-                    // Only histogram inputs can be refused, and they never get here.
-                    let _ = st.observe(m, limits);
-                }
-                i
-            }
-            None => {
-                let i = p.entries.len();
-                let key_start = p.keys.len() as u32;
-                p.keys.extend_from_slice(key);
-                let unit = p.unit_id(&m.unit);
-                p.entries.push(Entry {
-                    start,
-                    hash,
-                    key_start,
-                    key_end: p.keys.len() as u32,
-                    unit,
-                    late,
-                    placed: 0,
-                    first: 0,
-                });
-                p.states.push(keep.then(|| State::new(m, None, limits)));
-                let entries = &p.entries;
-                p.index.insert(slot, i, |j| {
-                    let e = &entries[j];
-                    slot_hash(e.hash, e.start, e.late)
-                });
-                i
-            }
-        };
-        let e = &mut p.entries[i];
-        e.placed += 1;
-        e.first += first as u32;
+        let p = &mut *self.part;
+        let (i, fresh) = p.entry_for((start, late), (hash, &self.key), &m.unit, || {
+            keep.then(|| State::new(m, None, limits))
+        });
+        if let (false, Some(st)) = (fresh, &mut p.states[i]) {
+            // Only histogram inputs can be refused, and they never get here.
+            let _ = st.observe(m, limits);
+        }
+        p.count(i, first);
         let alone = first && self.cfg.every.is_none() && !late && keep;
         self.last = alone.then_some(i);
     }
@@ -381,7 +307,7 @@ impl Combiner {
         let key_len = key.len();
         key.extend_from_slice(m.unit.as_bytes());
         let start = align_down(m.ts, self.cfg.window);
-        prefetch(self.part.index.home_ptr(slot_hash(hash, start, false)));
+        prefetch((self.part.index.first_slot(slot_hash(hash, start, false)) as *const u64).cast());
         self.pending.push_back(Pending {
             key,
             key_len,
@@ -394,7 +320,10 @@ impl Combiner {
             self.place_oldest();
         }
         let p = &*self.part;
-        let likely = |w: &Pending| p.index.likely(slot_hash(w.hash, w.start, false));
+        let likely = |w: &Pending| {
+            let id = p.index.likely(slot_hash(w.hash, w.start, false))?;
+            Some(id as usize)
+        };
         if let Some(i) = self.pending.get(LAG - 2).and_then(likely) {
             let e = &p.entries[i];
             prefetch(p.keys.as_ptr().wrapping_add(e.key_start as usize));
@@ -417,55 +346,22 @@ impl Combiner {
         let Some(w) = self.pending.pop_front() else {
             return;
         };
+        let limits = &self.cfg.limits;
         let p = &mut *self.part;
         let late = w.start <= closed_by(p.max_at, &self.cfg);
         let keep = !(late && self.cfg.late == Late::Drop);
-        let slot = slot_hash(w.hash, w.start, late);
-        let (entries, keys) = (&p.entries, &p.keys);
         let (key, unit) = w.key.split_at(w.key_len);
-        let found = p.index.find(slot, |i| {
-            let e = &entries[i];
-            e.start == w.start && e.late == late && same_key(key_of(entries, keys, i), key)
+        // Units come from the metric's text, so their bytes are UTF-8.
+        let unit = std::str::from_utf8(unit).unwrap_or_default();
+        let (i, fresh) = p.entry_for((w.start, late), (w.hash, key), unit, || {
+            keep.then(|| State::from_sample(w.sample, limits))
         });
-        let limits = &self.cfg.limits;
-        let i = match found {
-            Some(i) => {
-                if let Some(st) = &mut p.states[i] {
-                    // The key holds the kind, so the state always takes the sample.
-                    let taken = st.add_sample(w.sample, limits);
-                    debug_assert!(taken);
-                }
-                i
-            }
-            None => {
-                let i = p.entries.len();
-                let key_start = p.keys.len() as u32;
-                p.keys.extend_from_slice(key);
-                // Units come from the metric's text, so their bytes are UTF-8.
-                let unit = p.unit_id(std::str::from_utf8(unit).unwrap_or_default());
-                p.entries.push(Entry {
-                    start: w.start,
-                    hash: w.hash,
-                    key_start,
-                    key_end: p.keys.len() as u32,
-                    unit,
-                    late,
-                    placed: 0,
-                    first: 0,
-                });
-                p.states
-                    .push(keep.then(|| State::from_sample(w.sample, limits)));
-                let entries = &p.entries;
-                p.index.insert(slot, i, |j| {
-                    let e = &entries[j];
-                    slot_hash(e.hash, e.start, e.late)
-                });
-                i
-            }
-        };
-        let e = &mut p.entries[i];
-        e.placed += 1;
-        e.first += 1;
+        if let (false, Some(st)) = (fresh, &mut p.states[i]) {
+            // The key holds the kind, so the state always takes the sample.
+            let taken = st.add_sample(w.sample, limits);
+            debug_assert!(taken);
+        }
+        p.count(i, true);
         p.max_at = p.max_at.max(w.at);
         self.spare_keys.push(w.key);
     }

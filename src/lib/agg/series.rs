@@ -6,6 +6,7 @@
 //! Name and tags are decoded from the key only when a window is written out.
 
 use crate::metric::{has_0_or_1, Kind, Metric, Temporality};
+use crate::ndjson::scan::{bytes_below, find_zero, word, zero_bytes, LO};
 use foldhash::fast::FixedState;
 use std::hash::BuildHasher;
 
@@ -165,10 +166,11 @@ impl std::ops::Index<usize> for Keys {
     }
 }
 
-/// Open addressing with linear probing, at most half full: per slot the high half of the
-/// key's hash and the series id + 1 (0: empty). Unlike a library table, its slot for a hash
-/// is known before the lookup, so a merge can ask the CPU to load it a few entries ahead.
-struct Index {
+/// Open addressing with linear probing, at most three quarters full: per slot the high half
+/// of a hash and an id + 1 (0: empty). Unlike a library table, its slot for a hash is known
+/// before the lookup, so a caller can ask the CPU to load it a few entries ahead. Used for
+/// the series table and for the partial aggregates of blocks.
+pub(crate) struct Index {
     slots: Vec<u64>,
     len: usize,
 }
@@ -193,9 +195,15 @@ impl Index {
         hash & 0xffff_ffff_0000_0000
     }
 
+    /// Empties the index, keeping its size.
+    pub(crate) fn clear(&mut self) {
+        self.slots.fill(0);
+        self.len = 0;
+    }
+
     /// The id whose slot matches `hash` and for which `same` holds.
     #[inline]
-    fn find(&self, hash: u64, same: impl Fn(SeriesId) -> bool) -> Option<SeriesId> {
+    pub(crate) fn find(&self, hash: u64, same: impl Fn(SeriesId) -> bool) -> Option<SeriesId> {
         let mask = self.mask();
         let mut at = hash as usize & mask;
         loop {
@@ -213,14 +221,15 @@ impl Index {
         }
     }
 
-    fn insert(&mut self, hash: u64, id: SeriesId, hashes: &[u64]) {
+    /// Adds `id`; `rehash` gives the hash of every smaller id when the index must grow.
+    pub(crate) fn insert(&mut self, hash: u64, id: SeriesId, rehash: impl Fn(SeriesId) -> u64) {
         if 4 * (self.len + 1) > 3 * self.slots.len() {
             let mut bigger = Index {
                 slots: vec![0; self.slots.len() * 2],
                 len: 0,
             };
-            for (i, &h) in hashes.iter().enumerate().take(id as usize) {
-                bigger.place(h, i as SeriesId);
+            for i in 0..id {
+                bigger.place(rehash(i), i);
             }
             *self = bigger;
         }
@@ -237,10 +246,17 @@ impl Index {
         self.len += 1;
     }
 
-    /// The first slot a lookup of `hash` reads, or the id it probably finds there.
+    /// The first slot a lookup of `hash` reads, for prefetching.
     #[inline]
-    fn first_slot(&self, hash: u64) -> &u64 {
+    pub(crate) fn first_slot(&self, hash: u64) -> &u64 {
         &self.slots[hash as usize & self.mask()]
+    }
+
+    /// The id the first slot of `hash` probably names (for prefetching only).
+    #[inline]
+    pub(crate) fn likely(&self, hash: u64) -> Option<SeriesId> {
+        let v = *self.first_slot(hash);
+        (v != 0 && v & 0xffff_ffff_0000_0000 == Self::tag(hash)).then(|| (v as u32) - 1)
     }
 
     fn capacity(&self) -> usize {
@@ -405,7 +421,8 @@ impl SeriesTable {
             t.keys.push(&self.keys[id]);
             t.hashes.push(hash);
             t.units.push(self.units[id]);
-            t.index.insert(hash, new, &t.hashes);
+            let hashes = &t.hashes;
+            t.index.insert(hash, new, |i| hashes[i as usize]);
             *new_id = new;
         }
         *self = t;
@@ -447,7 +464,8 @@ impl SeriesTable {
         self.hashes.push(hash);
         let unit = self.unit_id(unit);
         self.units.push(unit);
-        self.index.insert(hash, id, &self.hashes);
+        let hashes = &self.hashes;
+        self.index.insert(hash, id, |i| hashes[i as usize]);
         Some(id)
     }
 
@@ -472,15 +490,13 @@ impl SeriesTable {
     /// bytes (each step reads what the one before asked for).
     #[inline]
     pub fn prefetch_lookup(&self, hash: u64, step: Lookup) {
-        let slot = self.index.first_slot(hash);
         if step == Lookup::Slot {
-            return prefetch(slot as *const u64 as *const u8);
+            return prefetch(self.index.first_slot(hash) as *const u64 as *const u8);
         }
-        let v = *slot;
-        if v == 0 || v & 0xffff_ffff_0000_0000 != Index::tag(hash) {
+        let Some(id) = self.index.likely(hash) else {
             return;
-        }
-        let id = (v as u32).wrapping_sub(1) as usize;
+        };
+        let id = id as usize;
         let stage = if step == Lookup::Span {
             Stage::Span
         } else {
@@ -636,21 +652,6 @@ fn key_prefix(key: &[u8]) -> [u64; 2] {
     [word(0), word(8)]
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in each byte of `w` that is zero, exactly (no borrow between bytes).
-#[inline(always)]
-fn zero_bytes(w: u64) -> u64 {
-    !(((w & !HI) + !HI) | w) & HI
-}
-
-/// High bit set in each byte of `w` below `n` (`n` at most 0x80), exactly.
-#[inline(always)]
-fn bytes_below(w: u64, n: u8) -> u64 {
-    !(((w & !HI) + LO * (0x80 - n as u64)) | w) & HI
-}
-
 /// Whether the key pieces `body` hold no byte JSON escapes (`"`, `\`, below 0x20) other
 /// than the 0x00 piece ends; with no 0x01 either, they hold no key escapes.
 #[inline]
@@ -663,27 +664,12 @@ fn json_plain(body: &[u8]) -> bool {
     let mut words = body.chunks_exact(8);
     let mut found = 0;
     for w in &mut words {
-        found |= special(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
+        found |= special(word(w));
     }
     let mut last = [0u8; 8];
     last[..words.remainder().len()].copy_from_slice(words.remainder());
-    found |= special(u64::from_le_bytes(last));
+    found |= special(word(&last));
     found == 0
-}
-
-/// The index of the first 0x00 in `b`. Pieces are short, where a call to `memchr` costs
-/// more than this word-at-a-time loop.
-#[inline]
-fn find_zero(b: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while let Some(w) = b.get(at..at + 8) {
-        let z = zero_bytes(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
-        if z != 0 {
-            return Some(at + z.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    b[at..].iter().position(|&c| c == 0).map(|i| at + i)
 }
 
 /// Writes the tag pieces of a key that `json_plain` accepts (`k\0v\0…`) as a JSON object,

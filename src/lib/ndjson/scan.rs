@@ -3,7 +3,7 @@
 //! where a word-at-a-time scan beats both a byte loop and SIMD searches with their set-up
 //! cost.
 
-const LO: u64 = 0x0101_0101_0101_0101;
+pub const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
 /// High bit set in the lowest byte of `w` that is `"`, `\` or below 0x20 (bits above the
@@ -78,6 +78,33 @@ fn hit(w: u64, m: u64, at: usize, high: u64) -> Hit {
         byte: (w >> (8 * k)) as u8,
         high: (high | w & HI & before) != 0,
     }
+}
+
+/// High bit set in each byte of `w` that is zero, exactly (no borrow between bytes).
+#[inline(always)]
+pub fn zero_bytes(w: u64) -> u64 {
+    !(((w & !HI) + !HI) | w) & HI
+}
+
+/// High bit set in each byte of `w` below `n` (`n` at most 0x80), exactly.
+#[inline(always)]
+pub fn bytes_below(w: u64, n: u8) -> u64 {
+    !(((w & !HI) + LO * (0x80 - n as u64)) | w) & HI
+}
+
+/// The index of the first 0x00 in `b`. Pieces are short, where a call to `memchr` costs
+/// more than this word-at-a-time loop.
+#[inline]
+pub fn find_zero(b: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(w) = b.get(at..at + 8) {
+        let z = zero_bytes(word(w));
+        if z != 0 {
+            return Some(at + z.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    b[at..].iter().position(|&c| c == 0).map(|i| at + i)
 }
 
 /// Eight bytes as a little-endian word.
