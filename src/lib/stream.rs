@@ -10,6 +10,7 @@ use crate::error::{Error, Exit, Result};
 use crate::io::{Input, Output};
 use crate::log::RateLimit;
 use crate::metric::Metric;
+use crate::ndjson::decode::Spans;
 use crate::ndjson::{Decoder, LineError, LineReader};
 use crate::signals::Signals;
 use crate::time::now_ns;
@@ -62,6 +63,21 @@ pub trait Combine: Send {
     fn begin(&mut self, recycled: Option<Part>);
     /// Folds one metric in; false when this block must go to `StreamSink::batch` instead.
     fn add(&mut self, m: &Metric) -> bool;
+    /// How many lines ahead of `add_line` each line is shown to `look_ahead`.
+    fn lines_ahead(&self) -> usize {
+        0
+    }
+    /// Shows the next line of the block not shown yet (empty for an over-long one).
+    fn look_ahead(&mut self, _line: &[u8]) {}
+    /// Folds the next line of the block in without decoding it, when the combiner knows
+    /// what it means (empty for an over-long one); false when it must be decoded and given
+    /// to `add`.
+    fn add_line(&mut self, _line: &[u8]) -> bool {
+        false
+    }
+    /// Tells that `add` took the metric decoded from `line`, which held its value and ts
+    /// where `spans` says.
+    fn added_line(&mut self, _line: &[u8], _spans: &Spans) {}
     /// Ends the block and hands over its partial result.
     fn end(&mut self) -> Part;
 }
@@ -169,6 +185,13 @@ struct Block {
 }
 
 const TOO_LONG: u32 = u32::MAX;
+
+impl Block {
+    /// The bytes of a line of this block; `None` for an over-long one.
+    fn line(&self, (_, start, end): (u64, u32, u32)) -> Option<&[u8]> {
+        (end != TOO_LONG).then(|| &self.data[start as usize..end as usize])
+    }
+}
 
 #[derive(Default)]
 struct Batch {
@@ -530,11 +553,33 @@ impl Work {
         }
         let m = &mut batch.metrics[0];
         let mut folded = true;
-        for &line in &block.lines {
-            if decode_line(&mut self.decoder, block, line, m, &mut batch.errors) && !combine.add(m)
-            {
+        let ahead = combine.lines_ahead();
+        let text = |i: usize| {
+            block
+                .lines
+                .get(i)
+                .map(|&l| block.line(l).unwrap_or_default())
+        };
+        for i in 0..ahead {
+            text(i).inspect(|b| combine.look_ahead(b));
+        }
+        for (i, &line) in block.lines.iter().enumerate() {
+            if ahead > 0 {
+                text(i + ahead).inspect(|b| combine.look_ahead(b));
+            }
+            let bytes = block.line(line).unwrap_or_default();
+            if combine.add_line(bytes) {
+                continue;
+            }
+            if !decode_line(&mut self.decoder, block, line, m, &mut batch.errors) {
+                continue;
+            }
+            if !combine.add(m) {
                 folded = false;
                 break;
+            }
+            if !bytes.is_empty() {
+                combine.added_line(bytes, &self.decoder.spans());
             }
         }
         batch.part = Some(combine.end());

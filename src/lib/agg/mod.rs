@@ -15,6 +15,7 @@ pub mod hll;
 pub mod inspect;
 pub mod partial;
 pub mod series;
+pub mod shapes;
 pub mod shard;
 pub mod sketch;
 pub mod state;

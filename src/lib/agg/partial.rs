@@ -10,8 +10,10 @@
 
 use super::config::{AggConfig, Late};
 use super::series::{append_series_key, prefetch, same_key, Index, KeyHasher};
+use super::shapes::{Found, Probe, Shapes, AHEAD};
 use super::state::{Sample, State};
 use crate::metric::{Kind, Metric, Temporality};
+use crate::ndjson::decode::{number_f64, number_ts, number_value, Spans};
 use crate::stream::{Combine, Part};
 use crate::time::align_down;
 use std::collections::VecDeque;
@@ -140,6 +142,15 @@ fn slot_hash(hash: u64, start: i64, late: bool) -> u64 {
     hash ^ (start as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ late as u64
 }
 
+/// Starts loading entry `i` and its state.
+#[inline]
+fn prefetch_entry(p: &Partial, i: usize) {
+    if let (Some(e), Some(st)) = (p.entries.get(i), p.states.get(i)) {
+        prefetch((e as *const Entry).cast());
+        prefetch((st as *const Option<State>).cast());
+    }
+}
+
 /// Entry `i`'s key: keys are stored back to back, where its entry says.
 fn key_of<'k>(entries: &[Entry], keys: &'k [u8], i: usize) -> &'k [u8] {
     let e = &entries[i];
@@ -179,6 +190,86 @@ pub struct Combiner {
     pending: VecDeque<Pending>,
     /// Key buffers of points already placed, for reuse.
     spare_keys: Vec<Vec<u8>>,
+    /// Lines of simple points met before, by shape, with what they mean.
+    shapes: Shapes<KnownLine>,
+    /// The shape of the line being decoded, when it is new.
+    probe: Option<Probe>,
+    /// What `add` did with its point, when a line of that shape may skip decoding.
+    added: Option<Added>,
+    /// Which block this is, for the entries that shape records remember.
+    block: u32,
+}
+
+/// Shapes a decoder thread remembers: enough for the series of a block several times over.
+/// Each costs its line, key and some 60 bytes.
+const SHAPES: usize = 32 << 10;
+
+/// What a line of a known shape means: its series (whose key and unit bytes are kept
+/// beside it, as in `Pending`), kind and whether it is selected; and the entry its series
+/// last went to, so that the next point of the same window skips the lookup.
+#[derive(Clone, Copy)]
+struct KnownLine {
+    hash: u64,
+    simple: Simple,
+    key_len: u16,
+    selected: bool,
+    /// Entry `entry` of block `block` is this series' latest window there.
+    block: u32,
+    entry: u32,
+}
+
+impl KnownLine {
+    fn new(simple: Simple, selected: bool, key_len: u16, hash: u64) -> KnownLine {
+        KnownLine {
+            hash,
+            simple,
+            key_len,
+            selected,
+            block: 0,
+            entry: NO_ENTRY,
+        }
+    }
+}
+
+/// No shape record, or no entry known.
+const NO_SHAPE: u32 = u32::MAX;
+const NO_ENTRY: u32 = u32::MAX;
+
+/// The kind of a simple point, from which its value and ts make its sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Simple {
+    Count,
+    Gauge,
+    /// A one-value distribution, with its sample rate.
+    Timing(f64),
+}
+
+impl Simple {
+    fn of(sample: &Sample) -> Simple {
+        match *sample {
+            Sample::Count(_) => Simple::Count,
+            Sample::Gauge(..) => Simple::Gauge,
+            Sample::Timing(_, rate) => Simple::Timing(rate),
+        }
+    }
+
+    /// The sample of a line with this meaning and these value and ts texts.
+    fn sample(self, value: &[u8], at: i64) -> Option<Sample> {
+        Some(match self {
+            Simple::Count => Sample::Count(number_value(value)?),
+            Simple::Gauge => Sample::Gauge(number_value(value)?, at),
+            Simple::Timing(rate) => Sample::Timing(number_f64(value)?, rate),
+        })
+    }
+}
+
+/// What `add` did with a simple point.
+#[derive(Clone, Copy)]
+enum Added {
+    /// Left out by `--match`/`--exclude`.
+    Filtered(Simple),
+    /// Waiting in `pending` (the newest).
+    Pending(Simple),
 }
 
 /// How many later lines a simple point waits for before it is placed: its table slot, then
@@ -190,9 +281,14 @@ const LAG: usize = 3;
 /// A point waiting for its lookup: all that placing it needs, taken from its metric.
 struct Pending {
     /// The series key, then the unit's bytes: the unit is looked up only for a new entry.
+    /// Empty for a line of a known shape, whose record has them.
     key: Vec<u8>,
     key_len: usize,
     hash: u64,
+    /// The shape record of its line (`NO_SHAPE`), and the entry that record says this
+    /// series has for this window in this block (`NO_ENTRY`).
+    shape: u32,
+    entry: u32,
     start: i64,
     at: i64,
     sample: Sample,
@@ -223,6 +319,10 @@ impl Combiner {
             pipelined: false,
             pending: VecDeque::with_capacity(LAG + 1),
             spare_keys: Vec::new(),
+            shapes: Shapes::new(SHAPES),
+            probe: None,
+            added: None,
+            block: 0,
         }
     }
 
@@ -297,30 +397,61 @@ impl Combiner {
 }
 
 impl Combiner {
-    /// Adds a simple point to the pipeline and moves the pipeline on by one line.
+    /// Adds a simple point to the pipeline.
     fn defer(&mut self, m: &Metric, sample: Sample) {
-        let mut key = self.spare_keys.pop().unwrap_or_default();
-        key.clear();
+        let mut key = self.spare_key();
         let grouping = &self.cfg.grouping;
         append_series_key(m, &|k| grouping.keeps(k), &mut key);
         let hash = self.hasher.hash(&key);
         let key_len = key.len();
         key.extend_from_slice(m.unit.as_bytes());
-        let start = align_down(m.ts, self.cfg.window);
-        prefetch((self.part.index.first_slot(slot_hash(hash, start, false)) as *const u64).cast());
-        self.pending.push_back(Pending {
+        let at = m.ts;
+        let start = align_down(at, self.cfg.window);
+        self.push_pending(Pending {
             key,
             key_len,
             hash,
+            shape: NO_SHAPE,
+            entry: NO_ENTRY,
             start,
-            at: m.ts,
+            at,
             sample,
         });
+    }
+
+    /// Keeps a placed point's key buffer for reuse: lines of known shapes have none, and
+    /// at most the pipeline's worth are kept.
+    fn keep_spare(&mut self, key: Vec<u8>) {
+        if key.capacity() > 0 && self.spare_keys.len() <= LAG {
+            self.spare_keys.push(key);
+        }
+    }
+
+    fn spare_key(&mut self) -> Vec<u8> {
+        let mut key = self.spare_keys.pop().unwrap_or_default();
+        key.clear();
+        key
+    }
+
+    /// Adds a simple point to the pipeline and moves it on by one line.
+    fn push_pending(&mut self, w: Pending) {
+        let p = &*self.part;
+        match w.entry {
+            NO_ENTRY => {
+                let slot = p.index.first_slot(slot_hash(w.hash, w.start, false));
+                prefetch((slot as *const u64).cast());
+            }
+            i => prefetch_entry(p, i as usize),
+        }
+        self.pending.push_back(w);
         if self.pending.len() > LAG {
             self.place_oldest();
         }
         let p = &*self.part;
         let likely = |w: &Pending| {
+            if w.entry != NO_ENTRY {
+                return None;
+            }
             let id = p.index.likely(slot_hash(w.hash, w.start, false))?;
             Some(id as usize)
         };
@@ -329,8 +460,7 @@ impl Combiner {
             prefetch(p.keys.as_ptr().wrapping_add(e.key_start as usize));
         }
         if let Some(i) = self.pending.get(LAG - 1).and_then(likely) {
-            prefetch((&p.entries[i] as *const Entry).cast());
-            prefetch((&p.states[i] as *const Option<State>).cast());
+            prefetch_entry(p, i);
         }
     }
 
@@ -350,12 +480,30 @@ impl Combiner {
         let p = &mut *self.part;
         let late = w.start <= closed_by(p.max_at, &self.cfg);
         let keep = !(late && self.cfg.late == Late::Drop);
-        let (key, unit) = w.key.split_at(w.key_len);
-        // Units come from the metric's text, so their bytes are UTF-8.
-        let unit = std::str::from_utf8(unit).unwrap_or_default();
-        let (i, fresh) = p.entry_for((w.start, late), (w.hash, key), unit, || {
-            keep.then(|| State::from_sample(w.sample, limits))
-        });
+        // An entry a shape record names is this series' own; only its window and lateness
+        // may differ.
+        let known = p
+            .entries
+            .get(w.entry as usize)
+            .is_some_and(|e| e.start == w.start && e.late == late);
+        let (i, fresh) = if known {
+            (w.entry as usize, false)
+        } else {
+            let bytes = match w.shape {
+                NO_SHAPE => &w.key[..],
+                id => self.shapes.extra(id),
+            };
+            let (key, unit) = bytes.split_at(w.key_len);
+            // Units come from the metric's text, so their bytes are UTF-8.
+            let unit = std::str::from_utf8(unit).unwrap_or_default();
+            p.entry_for((w.start, late), (w.hash, key), unit, || {
+                keep.then(|| State::from_sample(w.sample, limits))
+            })
+        };
+        if w.shape != NO_SHAPE {
+            let line = self.shapes.data_mut(w.shape);
+            (line.block, line.entry) = (self.block, i as u32);
+        }
         if let (false, Some(st)) = (fresh, &mut p.states[i]) {
             // The key holds the kind, so the state always takes the sample.
             let taken = st.add_sample(w.sample, limits);
@@ -363,7 +511,7 @@ impl Combiner {
         }
         p.count(i, true);
         p.max_at = p.max_at.max(w.at);
-        self.spare_keys.push(w.key);
+        self.keep_spare(w.key);
     }
 
     /// Adds `m` now: each of its windows looked up in turn.
@@ -393,24 +541,33 @@ impl Combine for Combiner {
         }
         self.part.clear();
         self.last = None;
+        (self.probe, self.added) = (None, None);
+        self.shapes.begin();
+        self.block = self.block.wrapping_add(1);
         while let Some(w) = self.pending.pop_front() {
-            self.spare_keys.push(w.key);
+            self.keep_spare(w.key);
         }
     }
 
     fn add(&mut self, m: &Metric) -> bool {
         self.last = None;
+        self.added = None;
         if !order_free(m) {
             self.drain();
             return false;
         }
         self.part.points += 1;
+        let simple = simple_sample(m).filter(|_| self.pipelined);
         if !self.cfg.names.selects(&m.name) {
             self.part.filtered += 1;
+            self.added = simple.as_ref().map(Simple::of).map(Added::Filtered);
             return true;
         }
-        match simple_sample(m).filter(|_| self.pipelined) {
-            Some(sample) => self.defer(m, sample),
+        match simple {
+            Some(sample) => {
+                self.added = Some(Added::Pending(Simple::of(&sample)));
+                self.defer(m, sample);
+            }
             None => {
                 self.drain();
                 self.add_now(m);
@@ -419,8 +576,88 @@ impl Combine for Combiner {
         true
     }
 
+    fn lines_ahead(&self) -> usize {
+        if self.pipelined {
+            AHEAD
+        } else {
+            0
+        }
+    }
+
+    fn look_ahead(&mut self, line: &[u8]) {
+        self.shapes.look_ahead(line);
+    }
+
+    /// Places a line whose shape is known without decoding it, as `add` would place it.
+    fn add_line(&mut self, line: &[u8]) -> bool {
+        self.probe = None;
+        if !self.pipelined {
+            return false;
+        }
+        let (shape, known, value, ts) = match self.shapes.look_up(line) {
+            Found::Known(shape, known, value, ts) => (shape, *known, value, ts),
+            Found::New(probe) => {
+                self.probe = Some(probe);
+                return false;
+            }
+            Found::Skip => return false,
+        };
+        let Some(at) = number_ts(ts) else {
+            return false;
+        };
+        let Some(sample) = known.simple.sample(value, at) else {
+            return false;
+        };
+        self.last = None;
+        self.part.points += 1;
+        if !known.selected {
+            self.part.filtered += 1;
+            return true;
+        }
+        self.push_pending(Pending {
+            key: Vec::new(),
+            key_len: known.key_len.into(),
+            hash: known.hash,
+            shape,
+            entry: if known.block == self.block {
+                known.entry
+            } else {
+                NO_ENTRY
+            },
+            start: align_down(at, self.cfg.window),
+            at,
+            sample,
+        });
+        true
+    }
+
+    fn added_line(&mut self, line: &[u8], spans: &Spans) {
+        let (Some(probe), Some(added)) = (self.probe.take(), self.added.take()) else {
+            return;
+        };
+        let (known, key) = match added {
+            Added::Filtered(simple) => (KnownLine::new(simple, false, 0, 0), &[][..]),
+            Added::Pending(simple) => {
+                let Some(w) = self.pending.back() else {
+                    return;
+                };
+                let Ok(key_len) = u16::try_from(w.key_len) else {
+                    return;
+                };
+                (KnownLine::new(simple, true, key_len, w.hash), &w.key[..])
+            }
+        };
+        let shape = self.shapes.learn(line, probe, spans, known, key);
+        if let (Some(shape), Added::Pending(_)) = (shape, added) {
+            if let Some(w) = self.pending.back_mut() {
+                w.shape = shape;
+            }
+        }
+    }
+
     fn end(&mut self) -> Part {
         self.drain();
+        self.shapes.end_block();
         std::mem::take(&mut self.part) as Part
     }
 }
@@ -428,6 +665,7 @@ impl Combine for Combiner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agg::config::NameFilter;
     use crate::ndjson::Decoder;
 
     fn metric(line: &str) -> Metric {
@@ -558,6 +796,149 @@ mod tests {
                 assert_eq!(plain.take_state(i), piped.take_state(i));
             }
         }
+    }
+
+    /// Line templates with `{v}` and `{t}` for value and ts texts: plain shapes, and ones
+    /// whose `"value`/`"ts":` bytes also occur where they are not the fields.
+    const SHAPED: &[&str] = &[
+        r#"{"name":"c","kind":"counter","temporality":"delta","value":{v},"ts":{t},"tags":{"k":"\"ts\":9"}}"#,
+        r#"{"name":"g","kind":"gauge","value":{v},"ts":{t},"tags":{"a\"ts":"1","b":"\"value\":2"}}"#,
+        r#"{"ts":{t},"name":"g2","value":{v},"kind":"gauge"}"#,
+        r#"{"name":"g3","kind":"gauge","value":{v},"value":7,"ts":{t}}"#,
+        r#"{"name":"g4","kind":"gauge","value": {v},"ts":{t}}"#,
+        r#"{"name":"g5","kind":"gauge","value":{v},"ts":{t},"ts":{t}}"#,
+        r#"{"name":"d","kind":"distribution","values":[{v}],"sample_rate":0.1,"ts":{t}}"#,
+        r#"{"name":"d2","kind":"distribution","values":[{v},{v}],"ts":{t}}"#,
+        r#"{"name":"d3","kind":"distribution","value":3,"values":[{v}],"ts":{t}}"#,
+        r#"{"name":"skipped","kind":"counter","temporality":"delta","value":{v},"ts":{t}}"#,
+        r#"{"name":"cum","kind":"gauge","unit":"ms","value":{v},"ts":{t},"tags":{"value":"ts"}}"#,
+    ];
+
+    /// Value texts, some of which are not plain numbers.
+    const VALUES: &[&str] = &[
+        "1",
+        "-5",
+        "2.5",
+        "1e3",
+        "1.5E-2",
+        "-0",
+        "18446744073709551615",
+        "-9223372036854775808",
+        "0.1",
+        "\"NaN\"",
+        "01",
+        "1.",
+        "1e",
+        "--1",
+        "7",
+    ];
+
+    fn shaped_lines(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let t = (i as u64 * 997 % 40 + if i % 7 == 0 { 0 } else { 25 }) * 1_000_000_000;
+                let t = if i % 31 == 5 {
+                    format!("\"{t}\"")
+                } else {
+                    t.to_string()
+                };
+                SHAPED[i % SHAPED.len()]
+                    .replace("{v}", VALUES[i * 5 % VALUES.len()])
+                    .replace("{t}", &t)
+            })
+            .collect()
+    }
+
+    /// Feeds `lines` in blocks of `block` as the stream's decoder threads do: each line
+    /// shown ahead, placed by its shape when known, else decoded and added.
+    fn feed(c: &mut Combiner, lines: &[String], block: usize) -> Vec<Partial> {
+        let mut decoder = Decoder::default();
+        let mut parts = Vec::new();
+        for chunk in lines.chunks(block) {
+            c.begin(None);
+            let ahead = c.lines_ahead();
+            for l in chunk.iter().take(ahead) {
+                c.look_ahead(l.as_bytes());
+            }
+            for (i, l) in chunk.iter().enumerate() {
+                if let Some(next) = chunk.get(i + ahead).filter(|_| ahead > 0) {
+                    c.look_ahead(next.as_bytes());
+                }
+                if c.add_line(l.as_bytes()) {
+                    continue;
+                }
+                let mut m = Metric::default();
+                if decoder.decode(l.as_bytes(), &mut m, || 0).is_ok() {
+                    assert!(c.add(&m));
+                    c.added_line(l.as_bytes(), &decoder.spans());
+                }
+            }
+            parts.push(*c.end().downcast::<Partial>().unwrap());
+        }
+        parts
+    }
+
+    fn same_partials(mut a: Vec<Partial>, mut b: Vec<Partial>) {
+        assert_eq!(a.len(), b.len());
+        for (a, b) in a.iter_mut().zip(b.iter_mut()) {
+            assert_eq!(a.len(), b.len());
+            assert_eq!(
+                (a.points, a.filtered, a.max_at),
+                (b.points, b.filtered, b.max_at)
+            );
+            for i in 0..a.len() {
+                let (x, y) = (a.entries[i], b.entries[i]);
+                assert_eq!(a.key(i), b.key(i));
+                assert_eq!(a.unit(i), b.unit(i));
+                assert_eq!(
+                    (x.start, x.late, x.placed, x.first, x.hash),
+                    (y.start, y.late, y.placed, y.first, y.hash)
+                );
+                assert_eq!(a.take_state(i), b.take_state(i));
+            }
+        }
+    }
+
+    #[test]
+    fn lines_of_known_shapes_build_the_same_partials() {
+        let lines = shaped_lines(3000);
+        for late in [Late::Drop, Late::Emit] {
+            let cfg = AggConfig {
+                late,
+                names: NameFilter::new(&[], &["skipped".into()]).unwrap(),
+                ..AggConfig::default()
+            };
+            let hasher = KeyHasher::random();
+            let mut plain = Combiner::new(cfg.clone(), hasher.clone());
+            let mut shaped = Combiner::pipelined(cfg, hasher);
+            let want = feed(&mut plain, &lines, 700);
+            let got = feed(&mut shaped, &lines, 700);
+            assert!(want.iter().any(|p| p.entries.iter().any(|e| e.late)));
+            assert!(want.iter().any(|p| p.filtered > 0));
+            assert!(
+                shaped.shapes.len() >= 5,
+                "shapes learned: {}",
+                shaped.shapes.len()
+            );
+            assert!(shaped.spare_keys.len() <= LAG + 1, "spare keys stay few");
+            same_partials(want, got);
+        }
+    }
+
+    #[test]
+    fn shapes_are_learned_only_where_the_decoder_found_the_fields() {
+        let mut c = Combiner::pipelined(AggConfig::default(), KeyHasher::random());
+        let lines: Vec<String> = (0..SHAPED.len() * 40)
+            .map(|i| {
+                SHAPED[i % SHAPED.len()]
+                    .replace("{v}", "4")
+                    .replace("{t}", &(i * 1000).to_string())
+            })
+            .collect();
+        feed(&mut c, &lines, 10_000);
+        // Learned: c, g, g2, d, skipped, cum. Not: a second value or ts field (g3, g5),
+        // whitespace (g4), two values (d2), or both value and values (d3).
+        assert_eq!(c.shapes.len(), 6);
     }
 
     #[test]

@@ -252,11 +252,22 @@ impl Index {
         &self.slots[hash as usize & self.mask()]
     }
 
-    /// The id the first slot of `hash` probably names (for prefetching only).
+    /// The id `hash` probably has, from the first few slots its lookup reads, which are
+    /// usually in the cache line of its first (for prefetching only).
     #[inline]
     pub(crate) fn likely(&self, hash: u64) -> Option<SeriesId> {
-        let v = *self.first_slot(hash);
-        (v != 0 && v & 0xffff_ffff_0000_0000 == Self::tag(hash)).then(|| (v as u32) - 1)
+        let mask = self.mask();
+        let first = hash as usize & mask;
+        for step in 0..4 {
+            let v = self.slots[(first + step) & mask];
+            if v == 0 {
+                return None;
+            }
+            if v & 0xffff_ffff_0000_0000 == Self::tag(hash) {
+                return Some((v as u32).wrapping_sub(1));
+            }
+        }
+        None
     }
 
     fn capacity(&self) -> usize {

@@ -114,6 +114,47 @@ pub struct Decoder {
     next_keys: Vec<Guess>,
     /// The keys of `tags` last met at each place.
     tag_keys: Vec<Guess>,
+    /// Where the last line decoded held its `value`, `values` and `ts`.
+    spans: Spans,
+}
+
+/// Where a line holds the JSON text of its top-level `value`, `values` and `ts` fields, as
+/// byte ranges (`start..end`; `0..0` when absent), so that a caller can tell which bytes of
+/// the line a later line may differ in (see `super::shape`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spans {
+    pub value: (u32, u32),
+    pub values: (u32, u32),
+    pub ts: (u32, u32),
+}
+
+/// The number `text` is, all of it, as the decoder reads a `value` field written as a number.
+pub fn number_value(text: &[u8]) -> Option<Value> {
+    whole_number(text).map(Num::value)
+}
+
+/// The float `text` is, all of it, as the decoder reads an element of `values`.
+pub fn number_f64(text: &[u8]) -> Option<f64> {
+    whole_number(text).map(Num::f64)
+}
+
+/// The Unix nanoseconds `text` is, all of it, as the decoder reads a `ts` written as a number.
+pub fn number_ts(text: &[u8]) -> Option<i64> {
+    match whole_number(text)? {
+        Num::Int(Value::U64(v)) if v <= i64::MAX as u64 => Some(v as i64),
+        Num::Int(Value::I64(v)) => Some(v),
+        _ => None,
+    }
+}
+
+#[inline]
+fn whole_number(text: &[u8]) -> Option<Num> {
+    if !matches!(text.first(), Some(b'-' | b'0'..=b'9')) {
+        return None;
+    }
+    let mut c = Cursor { b: text, i: 0 };
+    let n = c.number().ok()?;
+    (c.i == text.len()).then_some(n)
 }
 
 /// A key met before. Producers write keys in a fixed order, so checking whether the next key
@@ -711,6 +752,11 @@ fn float_or_special(c: &mut Cursor<'_>, name: &str) -> Result<f64> {
     }
 }
 
+/// A line's offsets fit in u32: lines are limited far below 4 GiB.
+fn span(start: usize, end: usize) -> (u32, u32) {
+    (start as u32, end as u32)
+}
+
 fn special_float(raw: &[u8]) -> Option<f64> {
     match raw {
         b"NaN" | b"nan" => Some(f64::NAN),
@@ -829,8 +875,14 @@ impl Decoder {
         self.fill(line, m, now).map_err(|e| *e)
     }
 
+    /// Where the last line decoded without error held its `value`, `values` and `ts`.
+    pub fn spans(&self) -> Spans {
+        self.spans
+    }
+
     fn fill(&mut self, line: &[u8], m: &mut Metric, now: impl Fn() -> i64) -> Result<()> {
         m.clear();
+        self.spans = Spans::default();
         let mut c = Cursor { b: line, i: 0 };
         let mut seen = Seen::default();
         c.expect(b'{', "expected `{` at the start of the line")?;
@@ -950,12 +1002,18 @@ impl Decoder {
                     c.string_into(&mut m.unit).or_else(|e| retag(e, "unit"))?;
                 }
             }
-            Field::Value => m.value = Some(value(c)?),
+            Field::Value => {
+                c.ws();
+                let start = c.i;
+                m.value = Some(value(c)?);
+                self.spans.value = span(start, c.i);
+            }
             Field::Values => {
                 // Read once `kind` is known, which may come later in the line.
                 c.ws();
                 seen.values_at = Some(c.i);
                 c.skip_value(0)?;
+                self.spans.values = span(seen.values_at.unwrap_or(c.i), c.i);
             }
             Field::SampleRate => {
                 let r = c.number().or_else(|e| retag(e, "sample_rate"))?.f64();
@@ -978,7 +1036,10 @@ impl Decoder {
             Field::Min => m.min = Some(float_or_special(c, "min")?),
             Field::Max => m.max = Some(float_or_special(c, "max")?),
             Field::Ts => {
+                c.ws();
+                let start = c.i;
                 m.ts = timestamp(c, "ts")?;
+                self.spans.ts = span(start, c.i);
                 seen.ts = true;
             }
             Field::StartTs => {

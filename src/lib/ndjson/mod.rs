@@ -4,6 +4,7 @@ pub mod decode;
 pub mod encode;
 pub mod lines;
 pub mod scan;
+pub mod shape;
 
 pub use decode::{DecodeError, Decoder};
 pub use encode::encode;
