@@ -32,7 +32,7 @@ use crate::time::{align_down, now_ns};
 use emit::{Emitter, Totals};
 use partial::Partial;
 use series::{KeyHasher, SeriesId, SeriesTable};
-use shard::Shard;
+use shard::{Shard, Window};
 use state::State;
 use std::any::Any;
 use std::sync::Arc;
@@ -331,9 +331,8 @@ impl Aggregator {
         for (ahead, step) in MERGE_LOOKAHEAD {
             if i + ahead < p.len() {
                 let s = self.shard_of(p.key(i + ahead));
-                self.shards[s]
-                    .groups
-                    .prefetch_lookup(p.entry(i + ahead).hash, step);
+                let e = p.entry(i + ahead);
+                self.shards[s].prefetch_merge(e.hash, e.start, step);
             }
         }
     }
@@ -355,7 +354,8 @@ impl Aggregator {
                         for (ahead, step) in MERGE_LOOKAHEAD {
                             match entries.get(j + ahead) {
                                 Some(&(k, _)) if prefetch => {
-                                    shard.groups.prefetch_lookup(p.entry(k).hash, step)
+                                    let e = p.entry(k);
+                                    shard.prefetch_merge(e.hash, e.start, step)
                                 }
                                 _ => {}
                             }
@@ -408,8 +408,28 @@ impl Aggregator {
 
     /// Writes the window (or correction) at `start` of every shard, in shard order.
     fn write_window(&mut self, start: i64, correction: bool, out: &mut Output) -> Result<()> {
-        let parts = self.take_sorted(start, correction);
+        let cfg = &self.cfg;
+        let mut windows: Vec<Window> = self
+            .shards
+            .iter_mut()
+            .map(|shard| shard.take_window(cfg, start, correction))
+            .collect();
         let span = (start, start + self.cfg.window, correction);
+        let written = self.write_windows(&mut windows, span, out);
+        for (shard, w) in self.shards.iter_mut().zip(windows) {
+            shard.recycle(w);
+        }
+        written
+    }
+
+    /// Writes every shard's part of a window, each in output order.
+    fn write_windows(
+        &mut self,
+        windows: &mut [Window],
+        span: (i64, i64, bool),
+        out: &mut Output,
+    ) -> Result<()> {
+        let parts = sort_windows(&mut self.shards, windows);
         let total: usize = parts.iter().map(Vec::len).sum();
         // Running totals (--cumulative) carry state from window to window, so only windows
         // without them are encoded on several threads.
@@ -417,7 +437,7 @@ impl Aggregator {
             return self.encode_in_order(parts, span, out);
         }
         // Jobs of up to ENCODE_CHUNK groups, each within one shard, run `threads` at a time.
-        let mut jobs: Vec<(usize, &mut [(SeriesId, State)])> = Vec::new();
+        let mut jobs: Vec<(usize, &mut [Sorted])> = Vec::new();
         let mut parts = parts;
         for (s, part) in parts.iter_mut().enumerate() {
             jobs.extend(part.chunks_mut(self.encode_chunk).map(|c| (s, c)));
@@ -450,29 +470,9 @@ impl Aggregator {
         Ok(())
     }
 
-    /// Every shard's groups of the window at `start`, each in output order; sorted on the
-    /// shards' own threads when there are several.
-    fn take_sorted(&mut self, start: i64, correction: bool) -> Vec<Vec<(SeriesId, State)>> {
-        let cfg = &self.cfg;
-        if self.shards.len() == 1 {
-            return vec![self.shards[0].take_sorted(cfg, start, correction)];
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .shards
-                .iter_mut()
-                .map(|shard| scope.spawn(move || shard.take_sorted(cfg, start, correction)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
-    }
-
     fn encode_in_order(
         &mut self,
-        parts: Vec<Vec<(SeriesId, State)>>,
+        parts: Vec<Vec<Sorted>>,
         span: (i64, i64, bool),
         out: &mut Output,
     ) -> Result<()> {
@@ -480,7 +480,7 @@ impl Aggregator {
         for (shard, mut part) in self.shards.iter_mut().zip(parts) {
             for i in 0..part.len() {
                 prefetch_ahead(&shard.groups, &part, i);
-                let (id, st) = (part[i].0, &mut part[i].1);
+                let (id, st) = (part[i].0, &mut *part[i].1);
                 let mut emitter = Emitter {
                     cfg: &self.cfg,
                     totals: &mut shard.totals,
@@ -574,12 +574,39 @@ fn encode_group(
     emitter.emit(id as usize, st, scratch, start, end)
 }
 
+/// A group of a window being written and its state, which stays in the window's table.
+type Sorted<'w> = (SeriesId, &'w mut State);
+
+/// Every shard's groups of a window, each in output order; sorted on the shards' own
+/// threads when there are several.
+fn sort_windows<'w>(shards: &mut [Shard], windows: &'w mut [Window]) -> Vec<Vec<Sorted<'w>>> {
+    let sort = |shard: &mut Shard, w: &'w mut Window| shard.groups.sorted_by_rank(w.states_mut());
+    if shards.len() == 1 {
+        return shards
+            .iter_mut()
+            .zip(windows)
+            .map(|(s, w)| sort(s, w))
+            .collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shards
+            .iter_mut()
+            .zip(windows)
+            .map(|(shard, w)| scope.spawn(move || sort(shard, w)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 /// Encodes a slice of one shard's groups of a window on an encoder thread into `buf`;
 /// returns the line count.
 fn encode_chunk(
     table: &SeriesTable,
     cfg: &AggConfig,
-    chunk: &mut [(SeriesId, State)],
+    chunk: &mut [Sorted],
     span: (i64, i64, bool),
     buf: &mut Vec<u8>,
 ) -> Result<u64> {
@@ -601,22 +628,32 @@ fn encode_chunk(
     Ok(emitter.lines)
 }
 
-/// While group `i` of a sorted window is encoded, the key location of the group 8 ahead and
-/// the key bytes of the group 4 ahead are loaded: output order is random in memory.
+/// While group `i` of a sorted window is encoded, the state and key location of the group 8
+/// ahead and the key bytes of the group 4 ahead are loaded: output order is random in
+/// memory.
 #[inline]
-fn prefetch_ahead(table: &SeriesTable, groups: &[(SeriesId, State)], i: usize) {
+fn prefetch_ahead(table: &SeriesTable, groups: &[Sorted], i: usize) {
     // Lower than `PREFETCH_MIN` (the merge's): encoding reads whole keys, so it misses the
     // CPU's caches once a table's keys outgrow the second-level cache, about 16K keys.
     const ENCODE_PREFETCH_MIN: usize = 1 << 14;
     if table.len() < ENCODE_PREFETCH_MIN {
         return;
     }
-    if let Some((id, _)) = groups.get(i + 8) {
+    if let Some((id, st)) = groups.get(i + 8) {
         table.prefetch(*id, series::Stage::Span);
+        prefetch_state(st);
     }
     if let Some((id, _)) = groups.get(i + 4) {
         table.prefetch(*id, series::Stage::Bytes);
     }
+}
+
+/// Starts loading a state (up to 80 bytes, so at most two cache lines).
+#[inline]
+fn prefetch_state(st: &State) {
+    let p = (st as *const State).cast::<u8>();
+    series::prefetch(p);
+    series::prefetch(p.wrapping_add(std::mem::size_of::<State>() - 1));
 }
 
 /// The group key of a metric, built on a decoder thread.

@@ -115,7 +115,7 @@ pub fn same_key(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     if n < 16 {
-        return a == b;
+        return same_short(a, b);
     }
     let block =
         |s: &[u8], at: usize| u128::from_ne_bytes(s[at..at + 16].try_into().unwrap_or([0; 16]));
@@ -127,6 +127,23 @@ pub fn same_key(a: &[u8], b: &[u8]) -> bool {
         at += 16;
     }
     at == n || block(a, n - 16) == block(b, n - 16)
+}
+
+/// `same_key` for two slices of one length below 16, also without a library call (units
+/// are compared for every entry of a block, and are mostly empty or a few bytes): the
+/// first and the last 8 or 4 bytes, overlapping, or byte by byte below 4.
+#[inline]
+fn same_short(a: &[u8], b: &[u8]) -> bool {
+    fn ends<const N: usize>(s: &[u8]) -> Option<(&[u8; N], &[u8; N])> {
+        Some((s.first_chunk::<N>()?, s.last_chunk::<N>()?))
+    }
+    if let (Some(x), Some(y)) = (ends::<8>(a), ends::<8>(b)) {
+        return x == y;
+    }
+    if let (Some(x), Some(y)) = (ends::<4>(a), ends::<4>(b)) {
+        return x == y;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// The steps of `SeriesTable::prefetch_lookup`.
@@ -516,6 +533,12 @@ impl SeriesTable {
         self.keys.prefetch(id, stage);
     }
 
+    /// The id the first slot for `hash` probably names, for prefetching what belongs to it.
+    #[inline]
+    pub fn likely_id(&self, hash: u64) -> Option<SeriesId> {
+        self.index.likely(hash)
+    }
+
     /// Fills name, kind, temporality, unit and tags of `m` from series `id`.
     pub fn describe(&self, id: SeriesId, m: &mut Metric) {
         let body = self.describe_kind_and_unit(id, m);
@@ -593,18 +616,27 @@ impl SeriesTable {
         ids.sort_unstable_by_key(|&id| rank[id as usize]);
     }
 
-    /// Sorts `items` into output order by their series: the ranks (4 bytes each) are sorted
-    /// with the items' positions, then the items moved once into place.
-    pub fn sort_by_rank<T>(&mut self, items: &mut Vec<(SeriesId, T)>) {
+    /// `items` in output order by their series, as references: a window's states stay
+    /// where they are (moving 80-byte states twice cost more than sorting), and only the
+    /// ranks with the items' positions (8 bytes each) are sorted.
+    pub fn sorted_by_rank<'a, T>(
+        &mut self,
+        items: &'a mut [(SeriesId, T)],
+    ) -> Vec<(SeriesId, &'a mut T)> {
         self.rank_new_series();
-        let mut order: Vec<(u32, u32)> = items
+        let rank = &self.rank;
+        let mut order: Vec<u64> = items
             .iter()
             .enumerate()
-            .map(|(i, (id, _))| (self.rank[*id as usize], i as u32))
+            .map(|(i, (id, _))| (u64::from(rank[*id as usize]) << 32) | i as u64)
             .collect();
         order.sort_unstable();
-        let mut slots: Vec<Option<(SeriesId, T)>> = items.drain(..).map(Some).collect();
-        items.extend(order.iter().filter_map(|&(_, i)| slots[i as usize].take()));
+        let mut slots: Vec<Option<(SeriesId, &'a mut T)>> =
+            items.iter_mut().map(|(id, t)| Some((*id, t))).collect();
+        order
+            .iter()
+            .filter_map(|&o| slots[o as u32 as usize].take())
+            .collect()
     }
 
     /// Brings the output-order ranks up to date: series added since the last call are sorted
@@ -624,13 +656,11 @@ impl SeriesTable {
             .map(|id| (key_prefix(&keys[id]), id as SeriesId))
             .collect();
         fresh.sort_unstable_by(cmp);
-        let old = std::mem::take(&mut self.order);
-        let merged = merge_sorted(&old, &fresh, |a, b| cmp(a, b).is_le());
+        let moved = merge_into(&mut self.order, &fresh, |a, b| cmp(a, b).is_le());
         self.rank.resize(keys.len(), 0);
-        for (pos, &(_, id)) in merged.iter().enumerate() {
+        for (pos, &(_, id)) in self.order.iter().enumerate().skip(moved) {
             self.rank[id as usize] = pos as u32;
         }
-        self.order = merged;
         self.ranked = keys.len();
     }
 
@@ -713,7 +743,10 @@ fn write_plain_tags(mut pieces: &[u8], out: &mut Vec<u8>) {
 /// The index of `unit` in a small list of distinct units, added if new (the few units of a
 /// stream are stored once, not per series; past 65535 distinct units, the first is used).
 pub fn unit_index(units: &mut Vec<Box<str>>, unit: &str) -> u16 {
-    if let Some(i) = units.iter().position(|u| &**u == unit) {
+    if let Some(i) = units
+        .iter()
+        .position(|u| same_key(u.as_bytes(), unit.as_bytes()))
+    {
         return i as u16;
     }
     if units.len() >= u16::MAX as usize {
@@ -723,36 +756,44 @@ pub fn unit_index(units: &mut Vec<Box<str>>, unit: &str) -> u16 {
     (units.len() - 1) as u16
 }
 
-/// Merges two sorted id lists. A few new ids among many old ones (the usual case once a
-/// stream's series are known) are placed by binary search, so most old keys, scattered in
-/// memory, are never read; similar sizes use a linear merge.
-fn merge_sorted<T: Copy>(old: &[T], fresh: &[T], le: impl Fn(&T, &T) -> bool) -> Vec<T> {
-    let mut merged = Vec::with_capacity(old.len() + fresh.len());
-    let log_old = (usize::BITS - old.len().leading_zeros()) as usize;
-    let mut i = 0;
-    if fresh.len().saturating_mul(log_old) < old.len() {
-        for &f in fresh {
-            let at = i + old[i..].partition_point(|o| le(o, &f));
-            merged.extend_from_slice(&old[i..at]);
-            merged.push(f);
-            i = at;
-        }
-        merged.extend_from_slice(&old[i..]);
-        return merged;
+/// Merges the sorted `fresh` into the sorted `all` in place, from the back, and returns
+/// the first position that changed (ranks before it stay). In place, so the order is not
+/// held twice while it grows. Each new item's place is found by galloping down from the
+/// last one's: a few new series among a million old ones would otherwise cost a binary
+/// search of cache misses each, and many new ones find their places a few items apart.
+fn merge_into<T: Copy>(all: &mut Vec<T>, fresh: &[T], le: impl Fn(&T, &T) -> bool) -> usize {
+    if fresh.is_empty() {
+        return all.len();
     }
-    let mut j = 0;
-    while i < old.len() && j < fresh.len() {
-        if le(&old[i], &fresh[j]) {
-            merged.push(old[i]);
-            i += 1;
-        } else {
-            merged.push(fresh[j]);
-            j += 1;
-        }
+    // Room grows by at least an eighth, so a stream whose series keep arriving does not
+    // copy the whole order at every window; pages of the room not yet used cost nothing.
+    all.reserve_exact(fresh.len().max(all.len() / 8));
+    let mut end = all.len();
+    all.extend_from_slice(fresh);
+    for (k, f) in fresh.iter().enumerate().rev() {
+        let at = gallop_back(&all[..end], |o| le(o, f));
+        all.copy_within(at..end, at + k + 1);
+        all[at + k] = *f;
+        end = at;
     }
-    merged.extend_from_slice(&old[i..]);
-    merged.extend_from_slice(&fresh[j..]);
-    merged
+    end
+}
+
+/// The number of leading items of `items` for which `before` holds (they are a prefix),
+/// searched from the end in doubling steps, then by bisection.
+fn gallop_back<T>(items: &[T], before: impl Fn(&T) -> bool) -> usize {
+    let mut hi = items.len();
+    let mut step = 1;
+    loop {
+        let Some(probe) = hi.checked_sub(step) else {
+            return items[..hi].partition_point(&before);
+        };
+        if before(&items[probe]) {
+            return probe + 1 + items[probe + 1..hi].partition_point(&before);
+        }
+        hi = probe;
+        step *= 2;
+    }
 }
 
 fn with_piece(piece: &[u8], f: impl FnOnce(&str)) {
@@ -1019,19 +1060,84 @@ mod tests {
     }
 
     #[test]
-    fn merging_new_ids_by_search_or_scan_gives_one_order() {
+    fn merging_new_ids_in_place_gives_one_order() {
         let le = |a: &SeriesId, b: &SeriesId| a <= b;
-        let old: Vec<SeriesId> = (0..1000).map(|i| i * 2).collect();
+        let old: Vec<SeriesId> = (0..1000).map(|i| i * 2 + 10).collect();
         for fresh in [
-            vec![1, 3, 999, 1999, 2001],
+            vec![1, 3, 999, 1999, 2001, 5000],
             (0..900).map(|i| i * 2 + 1).collect(),
+            vec![0],
+            vec![4000],
+            (3000..3100).collect(),
         ] {
             let mut want = [old.clone(), fresh.clone()].concat();
             want.sort_unstable();
-            assert_eq!(merge_sorted(&old, &fresh, le), want);
+            let mut all = old.clone();
+            let moved = merge_into(&mut all, &fresh, le);
+            assert_eq!(all, want);
+            assert_eq!(all[..moved], old[..moved], "items before {moved} stay");
+            assert_eq!(moved, old.partition_point(|&o| o <= fresh[0]));
         }
-        assert_eq!(merge_sorted(&[], &[4, 5], le), vec![4, 5]);
-        assert_eq!(merge_sorted(&[4, 5], &[], le), vec![4, 5]);
+        let mut all = Vec::new();
+        assert_eq!(merge_into(&mut all, &[4, 5], le), 0);
+        assert_eq!(all, vec![4, 5]);
+        assert_eq!(merge_into(&mut all, &[], le), 2);
+        assert_eq!(all, vec![4, 5]);
+    }
+
+    #[test]
+    fn keys_compare_equal_exactly_when_equal_at_every_length() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n as u8).collect();
+            assert!(same_key(&a, &a.clone()), "{n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x80;
+                assert!(!same_key(&a, &b), "{n} {at}");
+            }
+            assert!(!same_key(&a, &a[..n.saturating_sub(1)]) || n == 0);
+        }
+    }
+
+    #[test]
+    fn units_are_listed_once() {
+        let mut units = Vec::new();
+        for (u, want) in [("", 0), ("ms", 1), ("", 0), ("bytes/s", 2), ("ms", 1)] {
+            assert_eq!(unit_index(&mut units, u), want, "{u:?}");
+        }
+    }
+
+    #[test]
+    fn galloping_finds_every_split() {
+        let items: Vec<u32> = (0..100).collect();
+        for split in 0..=100 {
+            assert_eq!(gallop_back(&items, |&i| i < split), split as usize);
+        }
+        assert_eq!(gallop_back(&[] as &[u32], |_| true), 0);
+    }
+
+    #[test]
+    fn window_items_come_out_in_key_order_by_reference() {
+        let mut t = SeriesTable::default();
+        let mut items: Vec<(SeriesId, String)> = ["c", "a", "b", "a.b"]
+            .iter()
+            .map(|n| {
+                let id = t
+                    .intern(&Metric::gauge(n, Value::U64(1), 0), &all, 10)
+                    .unwrap();
+                (id, n.to_string())
+            })
+            .collect();
+        let sorted = t.sorted_by_rank(&mut items);
+        let names: Vec<&str> = sorted.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, ["a", "a.b", "b", "c"]);
+        assert!(sorted.iter().all(|(id, n)| items_name(&t, *id) == **n));
+    }
+
+    fn items_name(t: &SeriesTable, id: SeriesId) -> String {
+        let mut m = Metric::default();
+        t.describe(id, &mut m);
+        m.name
     }
 
     #[test]
