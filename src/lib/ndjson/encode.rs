@@ -46,6 +46,40 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// The floats written on one line, to copy rather than format again: a summary of a single
+/// value writes that value as every quantile and as sum, min and max.
+#[derive(Default)]
+struct Floats {
+    bits: [u64; 4],
+    texts: [[u8; 24]; 4],
+    lens: [u8; 4],
+    used: usize,
+}
+
+impl Floats {
+    /// `write_f64`, from a copy when the same float was written before.
+    #[inline]
+    fn write(&mut self, out: &mut Vec<u8>, v: f64) {
+        if !v.is_finite() {
+            return write_f64(out, v);
+        }
+        let bits = v.to_bits();
+        if let Some(i) = self.bits[..self.used].iter().position(|&b| b == bits) {
+            out.extend_from_slice(&self.texts[i][..self.lens[i] as usize]);
+            return;
+        }
+        let mut buf = ryu::Buffer::new();
+        let text = buf.format_finite(v).as_bytes();
+        out.extend_from_slice(text);
+        // ryu writes at most 24 bytes.
+        if self.used < self.bits.len() && text.len() <= 24 {
+            let i = self.used;
+            self.texts[i][..text.len()].copy_from_slice(text);
+            (self.bits[i], self.lens[i], self.used) = (bits, text.len() as u8, i + 1);
+        }
+    }
+}
+
 #[inline]
 pub fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
     let mut buf = itoa::Buffer::new();
@@ -67,14 +101,14 @@ fn key(out: &mut Vec<u8>, k: &str) {
     out.extend_from_slice(b"\":");
 }
 
-fn f64_array(out: &mut Vec<u8>, name: &str, vs: &[f64]) {
+fn f64_array(out: &mut Vec<u8>, name: &str, vs: &[f64], floats: &mut Floats) {
     key(out, name);
     out.push(b'[');
     for (i, &v) in vs.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_f64(out, v);
+        floats.write(out, v);
     }
     out.push(b']');
 }
@@ -188,11 +222,12 @@ fn encode_fields(m: &Metric, out: &mut Vec<u8>) {
         key(out, "value");
         write_value(out, v);
     }
-    encode_arrays(m, out);
+    let mut floats = Floats::default();
+    encode_arrays(m, out, &mut floats);
     for (name, v) in [("sum", m.sum), ("min", m.min), ("max", m.max)] {
         if let Some(v) = v {
             key(out, name);
-            write_f64(out, v);
+            floats.write(out, v);
         }
     }
 }
@@ -207,7 +242,7 @@ fn encode_extra(m: &Metric, out: &mut Vec<u8>) {
     out.extend_from_slice(b"}\n");
 }
 
-fn encode_arrays(m: &Metric, out: &mut Vec<u8>) {
+fn encode_arrays(m: &Metric, out: &mut Vec<u8>, floats: &mut Floats) {
     if !m.members.is_empty() {
         key(out, "values");
         out.push(b'[');
@@ -219,14 +254,14 @@ fn encode_arrays(m: &Metric, out: &mut Vec<u8>) {
         }
         out.push(b']');
     } else if !m.values.is_empty() || m.kind == crate::metric::Kind::Distribution {
-        f64_array(out, "values", &m.values);
+        f64_array(out, "values", &m.values, floats);
     }
     if let Some(r) = m.sample_rate {
         key(out, "sample_rate");
         write_f64(out, r);
     }
     if !m.bounds.is_empty() || !m.counts.is_empty() {
-        f64_array(out, "bounds", &m.bounds);
+        f64_array(out, "bounds", &m.bounds, floats);
         key(out, "counts");
         out.push(b'[');
         for (i, &c) in m.counts.iter().enumerate() {
@@ -245,9 +280,9 @@ fn encode_arrays(m: &Metric, out: &mut Vec<u8>) {
                 out.push(b',');
             }
             out.push(b'[');
-            write_f64(out, q);
+            floats.write(out, q);
             out.push(b',');
-            write_f64(out, v);
+            floats.write(out, v);
             out.push(b']');
         }
         out.push(b']');
@@ -317,6 +352,30 @@ mod tests {
         let mut out = Vec::new();
         encode_cached(&m, &mut p, &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), line(&m));
+    }
+
+    #[test]
+    fn repeated_floats_are_written_as_formatted() {
+        let mut rng = crate::rng::XorShift::seeded();
+        let pool: Vec<f64> = (0..6)
+            .map(|i| f64::from_bits(rng.next_u64()) * if i % 2 == 0 { 1.0 } else { 0.0 })
+            .chain([0.5, -0.0, 1e-300, f64::NAN, f64::INFINITY, 123456.789])
+            .collect();
+        for round in 0..200usize {
+            let pick = |k: usize| pool[(round * 7 + k * 13 + k * k) % pool.len()];
+            let mut floats = Floats::default();
+            let (mut memo, mut plain) = (Vec::new(), Vec::new());
+            for k in 0..9 {
+                floats.write(&mut memo, pick(k));
+                write_f64(&mut plain, pick(k));
+                memo.push(b' ');
+                plain.push(b' ');
+            }
+            assert_eq!(
+                String::from_utf8(memo).unwrap(),
+                String::from_utf8(plain).unwrap()
+            );
+        }
     }
 
     #[test]
