@@ -555,31 +555,26 @@ impl Work {
         let mut folded = true;
         let ahead = combine.lines_ahead();
         let text = |i: usize| {
-            block
-                .lines
-                .get(i)
-                .map(|&l| block.line(l).unwrap_or_default())
+            let line = *block.lines.get(i)?;
+            Some(block.line(line).unwrap_or_default())
         };
-        for i in 0..ahead {
-            text(i).inspect(|b| combine.look_ahead(b));
+        for next in (0..ahead).filter_map(text) {
+            combine.look_ahead(next);
         }
         for (i, &line) in block.lines.iter().enumerate() {
-            if ahead > 0 {
-                text(i + ahead).inspect(|b| combine.look_ahead(b));
+            if let Some(next) = text(i + ahead).filter(|_| ahead > 0) {
+                combine.look_ahead(next);
             }
-            let bytes = block.line(line).unwrap_or_default();
-            if combine.add_line(bytes) {
-                continue;
-            }
-            if !decode_line(&mut self.decoder, block, line, m, &mut batch.errors) {
-                continue;
-            }
-            if !combine.add(m) {
+            if !fold_line(
+                &mut self.decoder,
+                combine.as_mut(),
+                block,
+                line,
+                m,
+                &mut batch.errors,
+            ) {
                 folded = false;
                 break;
-            }
-            if !bytes.is_empty() {
-                combine.added_line(bytes, &self.decoder.spans());
             }
         }
         batch.part = Some(combine.end());
@@ -606,6 +601,30 @@ impl Work {
             batch.len += 1;
         }
     }
+}
+
+/// Folds one line of `block` in: placed by the combiner as it stands when it knows the line,
+/// else decoded into `m` (a bad line goes to `errors`) and added. False when the combiner
+/// declined the block.
+fn fold_line(
+    decoder: &mut Decoder,
+    combine: &mut dyn Combine,
+    block: &Block,
+    line: (u64, u32, u32),
+    m: &mut Metric,
+    errors: &mut Vec<(u64, String)>,
+) -> bool {
+    let bytes = block.line(line).unwrap_or_default();
+    if combine.add_line(bytes) || !decode_line(decoder, block, line, m, errors) {
+        return true;
+    }
+    if !combine.add(m) {
+        return false;
+    }
+    if !bytes.is_empty() {
+        combine.added_line(bytes, &decoder.spans());
+    }
+    true
 }
 
 /// Decodes one line of `block` into `m`; a bad or over-long line goes to `errors` (false).

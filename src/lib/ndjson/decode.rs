@@ -1011,9 +1011,10 @@ impl Decoder {
             Field::Values => {
                 // Read once `kind` is known, which may come later in the line.
                 c.ws();
-                seen.values_at = Some(c.i);
+                let start = c.i;
+                seen.values_at = Some(start);
                 c.skip_value(0)?;
-                self.spans.values = span(seen.values_at.unwrap_or(c.i), c.i);
+                self.spans.values = span(start, c.i);
             }
             Field::SampleRate => {
                 let r = c.number().or_else(|e| retag(e, "sample_rate"))?.f64();
