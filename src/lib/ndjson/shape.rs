@@ -145,6 +145,27 @@ mod tests {
     }
 
     #[test]
+    fn a_hole_is_the_longest_run_of_number_characters() {
+        for text in [
+            "1",
+            "12345678",
+            "1234567890123456789",
+            "-1.5e+3",
+            "1e-2",
+            "9.",
+            "+-+",
+        ] {
+            for tail in ["", ",", "}", "x1234567", ",\"a\":12345678901234567890"] {
+                let line = format!("{text}{tail}");
+                let want = (0, text.len() as u16);
+                assert_eq!(number_run(line.as_bytes(), 0), Some(want), "{line}");
+            }
+        }
+        assert_eq!(number_run(b"x1", 0), None);
+        assert_eq!(number_run(b"", 0), None);
+    }
+
+    #[test]
     fn a_values_hole_holds_one_number() {
         let line = r#"{"ts":5,"name":"d","kind":"distribution","values":[2.5]}"#;
         let h = holes(line).unwrap();
