@@ -11,7 +11,7 @@ use crate::io::{Input, Output};
 use crate::log::RateLimit;
 use crate::metric::Metric;
 use crate::ndjson::decode::Spans;
-use crate::ndjson::{Decoder, LineError, LineReader};
+use crate::ndjson::{Decoder, LineBuf, LineError, LineReader};
 use crate::signals::Signals;
 use crate::time::now_ns;
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
@@ -178,7 +178,7 @@ pub struct ReadStats {
 struct Block {
     seq: u64,
     label: Arc<str>,
-    data: Vec<u8>,
+    data: LineBuf,
     lines: Vec<(u64, u32, u32)>,
     /// The line length limit, for the reason given for over-long lines.
     limit: usize,
@@ -189,7 +189,7 @@ const TOO_LONG: u32 = u32::MAX;
 impl Block {
     /// The bytes of a line of this block; `None` for an over-long one.
     fn line(&self, (_, start, end): (u64, u32, u32)) -> Option<&[u8]> {
-        (end != TOO_LONG).then(|| &self.data[start as usize..end as usize])
+        (end != TOO_LONG).then(|| &self.data.text()[start as usize..end as usize])
     }
 }
 
@@ -435,9 +435,11 @@ fn read_blocks(
                 },
             };
             (block.seq, block.label, block.limit) = (seq, label.clone(), sizes.max_line);
-            block.data.clear();
+            lines.begin(&mut block.data);
             block.lines.clear();
-            let more = match fill_block(&mut lines, &mut block, &sizes, &ready) {
+            let filled = fill_block(&mut lines, &mut block, &sizes, &ready);
+            lines.end(&mut block.data);
+            let more = match filled {
                 Ok(more) => more,
                 Err(e) => {
                     return (
@@ -448,7 +450,7 @@ fn read_blocks(
             };
             if let Some(read) = &sizes.read {
                 read.fetch_add(
-                    block.data.len() as u64,
+                    block.data.text().len() as u64,
                     std::sync::atomic::Ordering::Relaxed,
                 );
             }
@@ -484,16 +486,14 @@ fn fill_block<R: std::io::Read>(
     let target = sizes.target;
     let mut deadline: Option<std::time::Instant> = None;
     loop {
-        let more = lines.read_chunk(|no, line| match line {
-            Ok(bytes) => {
-                let start = block.data.len() as u32;
-                block.data.extend_from_slice(bytes);
-                block.lines.push((no, start, block.data.len() as u32));
-            }
+        // Offsets are u32: a block stays well below 4 GiB whatever the target.
+        let target = target.min(1 << 30);
+        let want = target.saturating_sub(block.data.filled());
+        let more = lines.read_chunk(&mut block.data, want, |no, line| match line {
+            Ok((start, end)) => block.lines.push((no, start as u32, end as u32)),
             Err(_) => block.lines.push((no, 0, TOO_LONG)),
         })?;
-        // Offsets are u32: a block stays well below 4 GiB whatever the target.
-        let full = block.data.len() >= target.min(1 << 30);
+        let full = block.data.filled() >= target && !block.lines.is_empty();
         if !more || full {
             return Ok(more);
         }
@@ -639,7 +639,7 @@ fn decode_line(
         errors.push((no, LineError::TooLong { limit: block.limit }.to_string()));
         return false;
     }
-    match decoder.decode(&block.data[start as usize..end as usize], m, now_ns) {
+    match decoder.decode(&block.data.text()[start as usize..end as usize], m, now_ns) {
         Ok(()) => true,
         Err(e) => {
             errors.push((no, e.to_string()));

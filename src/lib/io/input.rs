@@ -29,6 +29,10 @@ impl Input {
                 let f = File::open(p)
                     .map_err(|e| Error::no_input(format!("cannot open {}: {e}", p.display())))?;
                 let ready = Readiness::of(f.as_raw_fd());
+                // A file is read once from start to end: the kernel may read ahead further
+                // for pages not yet cached. Only advice, so its failure changes nothing.
+                // SAFETY: fadvise reads nothing from memory; the descriptor is open.
+                unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
                 return Ok((Box::new(f), ready));
             }
         };

@@ -1,9 +1,14 @@
-//! Splits a byte stream into lines with one reusable buffer and a hard line-length limit.
+//! Splits a byte stream into lines in place, with a hard line-length limit: each read lands
+//! in the caller's buffer where its lines stay, and only a line still incomplete when the
+//! buffer is handed on is moved, to the front of the next one.
 
 use std::io::{self, Read};
 
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
-const INITIAL_BUFFER: usize = 256 << 10;
+/// The least room a read is given, so that a buffer close to full still reads in bulk.
+const MIN_READ: usize = 64 << 10;
+/// The most one read asks for: a larger one saves no measurable time.
+const MAX_READ: usize = 4 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineError {
@@ -21,11 +26,43 @@ impl std::fmt::Display for LineError {
     }
 }
 
+/// A buffer that lines are read into: `bytes[..filled]` was read and every line in it ends
+/// before `start`; what follows is a line still being read. The bytes past `filled` stay
+/// allocated and initialised, so a reused buffer is never zeroed again.
+#[derive(Default)]
+pub struct LineBuf {
+    bytes: Vec<u8>,
+    filled: usize,
+    start: usize,
+}
+
+impl LineBuf {
+    /// The bytes of the whole lines read into this buffer (lines are given as ranges of it).
+    #[inline]
+    pub fn text(&self) -> &[u8] {
+        &self.bytes[..self.start]
+    }
+
+    /// Bytes read into this buffer, a line still incomplete included.
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
+    /// Makes room for a read of `want` bytes (within `MIN_READ..=MAX_READ`) after `filled`.
+    fn room(&mut self, want: usize) -> &mut [u8] {
+        let end = self.filled + want.clamp(MIN_READ, MAX_READ);
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        &mut self.bytes[self.filled..end]
+    }
+}
+
+/// Reads lines into `LineBuf`s one after another; line numbers run on across buffers.
 pub struct LineReader<R> {
     src: R,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
+    /// The start of a line that the last buffer ended in, for the next one.
+    carry: Vec<u8>,
     max_line: usize,
     line_no: u64,
     /// Inside a line that already exceeded the limit: drop bytes up to its newline.
@@ -36,9 +73,7 @@ impl<R: Read> LineReader<R> {
     pub fn new(src: R, max_line: usize) -> Self {
         LineReader {
             src,
-            buf: vec![0; INITIAL_BUFFER.min(max_line.saturating_add(1)).max(4096)],
-            start: 0,
-            end: 0,
+            carry: Vec::new(),
             max_line,
             line_no: 0,
             discarding: false,
@@ -50,98 +85,94 @@ impl<R: Read> LineReader<R> {
         self.line_no
     }
 
-    /// Reads once from the source and hands every complete line now buffered to `each`,
-    /// with its 1-based number. Empty lines are skipped. Returns `Ok(false)` at end of input,
-    /// after delivering a last line that had no newline.
+    /// Empties `buf` and starts it with the incomplete line the previous buffer ended in.
+    pub fn begin(&mut self, buf: &mut LineBuf) {
+        (buf.filled, buf.start) = (0, 0);
+        let n = self.carry.len();
+        buf.room(n)[..n].copy_from_slice(&self.carry);
+        buf.filled = n;
+        self.carry.clear();
+    }
+
+    /// Takes the incomplete line at the end of `buf` out of it, for the next `begin`.
+    pub fn end(&mut self, buf: &mut LineBuf) {
+        self.carry
+            .extend_from_slice(&buf.bytes[buf.start..buf.filled]);
+        buf.filled = buf.start;
+    }
+
+    /// Reads once into `buf` (up to `want` bytes, within `MIN_READ..=MAX_READ`) and hands every line
+    /// completed to `each`: its 1-based number and its range in `buf`. Empty lines are
+    /// skipped. Returns `Ok(false)` at end of input, after delivering a last line that had
+    /// no newline.
     pub fn read_chunk(
         &mut self,
-        mut each: impl FnMut(u64, Result<&[u8], LineError>),
+        buf: &mut LineBuf,
+        want: usize,
+        mut each: impl FnMut(u64, Result<(usize, usize), LineError>),
     ) -> io::Result<bool> {
-        self.make_room();
         let n = loop {
-            match self.src.read(&mut self.buf[self.end..]) {
+            match self.src.read(buf.room(want)) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         };
         if n == 0 {
-            self.finish(&mut each);
+            self.finish(buf, &mut each);
             return Ok(false);
         }
-        let scan_from = self.end;
-        self.end += n;
-        self.split(scan_from, &mut each);
+        let scan_from = buf.filled;
+        buf.filled += n;
+        self.split(buf, scan_from, &mut each);
         Ok(true)
     }
 
     fn split(
         &mut self,
+        buf: &mut LineBuf,
         mut scan_from: usize,
-        each: &mut impl FnMut(u64, Result<&[u8], LineError>),
+        each: &mut impl FnMut(u64, Result<(usize, usize), LineError>),
     ) {
-        while let Some(pos) = memchr::memchr(b'\n', &self.buf[scan_from..self.end]) {
+        while let Some(pos) = memchr::memchr(b'\n', &buf.bytes[scan_from..buf.filled]) {
             let nl = scan_from + pos;
             self.line_no += 1;
-            let line = &self.buf[self.start..nl];
+            let line = &buf.bytes[buf.start..nl];
             if self.discarding || line.len() > self.max_line {
                 self.discarding = false;
-                each(
-                    self.line_no,
-                    Err(LineError::TooLong {
-                        limit: self.max_line,
-                    }),
-                );
+                each(self.line_no, Err(self.too_long()));
             } else if !line.is_empty() && line != b"\r" {
-                each(self.line_no, Ok(line));
+                each(self.line_no, Ok((buf.start, nl)));
             }
-            self.start = nl + 1;
-            scan_from = self.start;
+            buf.start = nl + 1;
+            scan_from = buf.start;
         }
-        if self.end - self.start > self.max_line {
+        if buf.filled - buf.start > self.max_line {
             // No newline yet and already too long: drop what we hold, remember to skip the rest.
             self.discarding = true;
-            self.start = 0;
-            self.end = 0;
+            buf.filled = buf.start;
         }
     }
 
-    fn finish(&mut self, each: &mut impl FnMut(u64, Result<&[u8], LineError>)) {
+    fn finish(
+        &mut self,
+        buf: &mut LineBuf,
+        each: &mut impl FnMut(u64, Result<(usize, usize), LineError>),
+    ) {
         if self.discarding {
             self.line_no += 1;
             self.discarding = false;
-            each(
-                self.line_no,
-                Err(LineError::TooLong {
-                    limit: self.max_line,
-                }),
-            );
-        } else if self.end > self.start {
+            each(self.line_no, Err(self.too_long()));
+        } else if buf.filled > buf.start {
             self.line_no += 1;
-            each(self.line_no, Ok(&self.buf[self.start..self.end]));
+            each(self.line_no, Ok((buf.start, buf.filled)));
         }
-        self.start = 0;
-        self.end = 0;
+        buf.start = buf.filled;
     }
 
-    /// Moves a partial line to the front, growing the buffer only when one line needs it.
-    fn make_room(&mut self) {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        if self.end < self.buf.len() {
-            return;
-        }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        } else {
-            let grown = (self.buf.len() * 2)
-                .min(self.max_line.saturating_add(2))
-                .max(self.buf.len() + 1);
-            self.buf.resize(grown, 0);
+    fn too_long(&self) -> LineError {
+        LineError::TooLong {
+            limit: self.max_line,
         }
     }
 }
@@ -161,14 +192,45 @@ mod tests {
         }
     }
 
-    fn collect(data: &[u8], step: usize, max: usize) -> Vec<(u64, Result<String, LineError>)> {
+    type Got = Vec<(u64, Result<String, LineError>)>;
+
+    /// Reads `data` `step` bytes at a time, handing a buffer on once it holds `per_buf` bytes,
+    /// as the stream reader does with blocks; also checks every buffer holds whole lines only.
+    fn collect_in(data: &[u8], step: usize, max: usize, per_buf: usize) -> Got {
         let mut r = LineReader::new(Trickle(data, step), max);
         let mut got = Vec::new();
-        while r
-            .read_chunk(|n, l| got.push((n, l.map(|b| String::from_utf8_lossy(b).into_owned()))))
-            .unwrap()
-        {}
+        let mut more = true;
+        while more {
+            let mut buf = LineBuf::default();
+            r.begin(&mut buf);
+            let mut ranges = Vec::new();
+            while more && (buf.filled() < per_buf || ranges.is_empty()) {
+                let want = per_buf - buf.filled();
+                more = r
+                    .read_chunk(&mut buf, want, |n, l| ranges.push((n, l)))
+                    .unwrap();
+            }
+            r.end(&mut buf);
+            let text = buf.text();
+            assert!(text.is_empty() || text.ends_with(b"\n") || !more);
+            for (n, l) in ranges {
+                let line = l.map(|(s, e)| String::from_utf8_lossy(&text[s..e]).into_owned());
+                got.push((n, line));
+            }
+        }
         got
+    }
+
+    fn collect(data: &[u8], step: usize, max: usize) -> Got {
+        let whole = collect_in(data, step, max, 1 << 30);
+        for per_buf in [1, 2, 5, 64] {
+            assert_eq!(
+                collect_in(data, step, max, per_buf),
+                whole,
+                "{per_buf} per buffer"
+            );
+        }
+        whole
     }
 
     #[test]
@@ -215,5 +277,28 @@ mod tests {
         let got = collect(data.as_bytes(), 1 << 16, 1 << 20);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].1.as_ref().map(String::len), Ok(600_000));
+    }
+
+    #[test]
+    fn a_reused_buffer_keeps_its_room_and_only_its_new_lines() {
+        let mut r = LineReader::new(&b"one\ntwo\nthree\nfour"[..], 100);
+        let mut buf = LineBuf::default();
+        let mut lines = Vec::new();
+        for _ in 0..2 {
+            r.begin(&mut buf);
+            let mut ranges = Vec::new();
+            r.read_chunk(&mut buf, 9, |n, l| ranges.push((n, l.unwrap())))
+                .unwrap();
+            r.end(&mut buf);
+            let text = buf.text();
+            lines.extend(ranges.iter().map(|&(n, (s, e))| (n, text[s..e].to_vec())));
+        }
+        assert_eq!(
+            lines.len(),
+            4,
+            "the small source is read whole by the first read"
+        );
+        assert_eq!(lines[3], (4, b"four".to_vec()));
+        assert!(buf.bytes.len() >= MIN_READ);
     }
 }

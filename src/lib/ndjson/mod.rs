@@ -8,4 +8,4 @@ pub mod shape;
 
 pub use decode::{DecodeError, Decoder};
 pub use encode::encode;
-pub use lines::{LineError, LineReader};
+pub use lines::{LineBuf, LineError, LineReader};
