@@ -11,6 +11,7 @@ pub mod config;
 pub mod counter;
 pub mod emit;
 pub mod etsy;
+pub mod fork;
 pub mod hll;
 pub mod inspect;
 pub mod partial;
@@ -103,7 +104,6 @@ pub struct Aggregator {
     encode_chunk: usize,
     /// Buffers kept from block to block and window to window: fresh large allocations
     /// cost page faults every time.
-    per_shard: Vec<Vec<(usize, Option<State>)>>,
     encode_bufs: Vec<Vec<u8>>,
     /// Windows close only on `advance` (a daemon's flush clock), not as event time moves.
     held: bool,
@@ -142,7 +142,6 @@ impl Aggregator {
             threads: 1,
             parallel_merge_min: PARALLEL_MERGE_MIN,
             encode_chunk: ENCODE_CHUNK,
-            per_shard: Vec::new(),
             encode_bufs: Vec::new(),
             held: false,
             first_block: None,
@@ -315,7 +314,7 @@ impl Aggregator {
                 self.shards[s].merge_entry(&self.cfg, p, i, st, closed);
             }
         } else {
-            self.merge_in_parallel(p, closed);
+            self.merge_in_parallel(p, closed)?;
         }
         if p.max_at > self.watermark && !self.held {
             self.watermark = p.max_at;
@@ -337,37 +336,48 @@ impl Aggregator {
         }
     }
 
-    /// Every shard merges its entries of the partial aggregate on its own thread.
-    fn merge_in_parallel(&mut self, p: &mut Partial, closed: i64) {
-        let mut per_shard = std::mem::take(&mut self.per_shard);
-        per_shard.resize_with(self.shards.len(), Vec::new);
-        for i in 0..p.len() {
-            let s = self.shard_of(p.key(i));
-            per_shard[s].push((i, p.take_state(i)));
+    /// Every shard merges its entries of the partial aggregate on its own thread, taking
+    /// each state from where the decoder left it.
+    fn merge_in_parallel(&mut self, p: &mut Partial, closed: i64) -> Result<()> {
+        let mut states = p.take_states();
+        let share = p.len() / self.shards.len() + 64;
+        let mut per_shard: Vec<Vec<(usize, &mut Option<State>)>> = (0..self.shards.len())
+            .map(|_| Vec::with_capacity(share))
+            .collect();
+        for (i, st) in states.iter_mut().enumerate() {
+            per_shard[self.shard_of(p.key(i))].push((i, st));
         }
-        let (p, cfg) = (&*p, &self.cfg);
-        std::thread::scope(|scope| {
-            for (shard, entries) in self.shards.iter_mut().zip(per_shard.iter_mut()) {
-                let prefetch = shard.groups.len() >= PREFETCH_MIN;
-                scope.spawn(move || {
+        let (p_shared, cfg) = (&*p, &self.cfg);
+        let jobs = self
+            .shards
+            .iter_mut()
+            .zip(per_shard)
+            .map(|(shard, mut entries)| {
+                move || {
+                    let prefetch = shard.groups.len() >= PREFETCH_MIN;
                     for j in 0..entries.len() {
                         for (ahead, step) in MERGE_LOOKAHEAD {
                             match entries.get(j + ahead) {
                                 Some(&(k, _)) if prefetch => {
-                                    let e = p.entry(k);
+                                    let e = p_shared.entry(k);
                                     shard.prefetch_merge(e.hash, e.start, step)
                                 }
                                 _ => {}
                             }
                         }
-                        let (i, st) = (entries[j].0, entries[j].1.take());
-                        shard.merge_entry(cfg, p, i, st, closed);
+                        let i = entries[j].0;
+                        let st = entries[j].1.take();
+                        shard.merge_entry(cfg, p_shared, i, st, closed);
                     }
                     entries.clear();
-                });
-            }
-        });
-        self.per_shard = per_shard;
+                }
+            });
+        let merged = fork::fork_join(jobs).into_iter().all(|r| r.is_ok());
+        p.restore_states(states);
+        if !merged {
+            return Err(Error::internal("a merging thread panicked"));
+        }
+        Ok(())
     }
 
     /// The first open window (or correction) start over all shards.
@@ -429,7 +439,7 @@ impl Aggregator {
         span: (i64, i64, bool),
         out: &mut Output,
     ) -> Result<()> {
-        let parts = sort_windows(&mut self.shards, windows);
+        let parts = sort_windows(&mut self.shards, windows)?;
         let total: usize = parts.iter().map(Vec::len).sum();
         // Running totals (--cumulative) carry state from window to window, so only windows
         // without them are encoded on several threads.
@@ -449,17 +459,12 @@ impl Aggregator {
         while jobs.peek().is_some() {
             let round: Vec<_> = jobs.by_ref().take(self.threads).collect();
             bufs.resize_with(round.len().max(bufs.len()), Vec::new);
-            let encoded = std::thread::scope(|scope| {
-                let handles: Vec<_> = round
-                    .into_iter()
-                    .zip(bufs.iter_mut())
-                    .map(|((s, chunk), buf)| {
-                        let table = tables[s];
-                        scope.spawn(move || encode_chunk(table, cfg, chunk, span, buf))
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
-            });
+            let encoded = fork::fork_join(round.into_iter().zip(bufs.iter_mut()).map(
+                |((s, chunk), buf)| {
+                    let table = tables[s];
+                    move || encode_chunk(table, cfg, chunk, span, buf)
+                },
+            ));
             for (chunk, buf) in encoded.into_iter().zip(bufs.iter_mut()) {
                 let lines = chunk.map_err(|_| Error::internal("an encoder thread panicked"))??;
                 write_encoded(out, buf)?;
@@ -577,28 +582,24 @@ fn encode_group(
 /// A group of a window being written and its state, which stays in the window's table.
 type Sorted<'w> = (SeriesId, &'w mut State);
 
-/// Every shard's groups of a window, each in output order; sorted on the shards' own
-/// threads when there are several.
-fn sort_windows<'w>(shards: &mut [Shard], windows: &'w mut [Window]) -> Vec<Vec<Sorted<'w>>> {
-    let sort = |shard: &mut Shard, w: &'w mut Window| shard.groups.sorted_by_rank(w.states_mut());
-    if shards.len() == 1 {
-        return shards
-            .iter_mut()
-            .zip(windows)
-            .map(|(s, w)| sort(s, w))
-            .collect();
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = shards
-            .iter_mut()
-            .zip(windows)
-            .map(|(shard, w)| scope.spawn(move || sort(shard, w)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+/// Every shard's groups of a window, each in output order, sorted at once.
+fn sort_windows<'w>(
+    shards: &mut [Shard],
+    windows: &'w mut [Window],
+) -> Result<Vec<Vec<Sorted<'w>>>> {
+    let jobs = shards
+        .iter_mut()
+        .zip(windows)
+        .map(|(shard, w): (_, &'w mut Window)| {
+            move || {
+                let w = w; // moved in, so the sorted references live as long as the window
+                shard.groups.sorted_by_rank(w.states_mut())
+            }
+        });
+    fork::fork_join(jobs)
+        .into_iter()
+        .map(|sorted| sorted.map_err(|_| Error::internal("a sorting thread panicked")))
+        .collect()
 }
 
 /// Encodes a slice of one shard's groups of a window on an encoder thread into `buf`;

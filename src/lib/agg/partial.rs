@@ -84,6 +84,16 @@ impl Partial {
         self.states[i].take()
     }
 
+    /// All the states, by entry, for threads that each take their own; given back with
+    /// `restore_states` so that their room is reused.
+    pub fn take_states(&mut self) -> Vec<Option<State>> {
+        std::mem::take(&mut self.states)
+    }
+
+    pub fn restore_states(&mut self, states: Vec<Option<State>>) {
+        self.states = states;
+    }
+
     fn unit_id(&mut self, unit: &str) -> u16 {
         super::series::unit_index(&mut self.units, unit)
     }
