@@ -88,6 +88,7 @@ impl Emitter<'_> {
                 m.kind = Kind::Summary;
                 m.temporality = Some(Temporality::Delta);
                 m.quantiles.clear();
+                d.settle_totals();
                 d.quantiles_into(&self.cfg.quantiles, &mut m.quantiles);
                 m.count = Some(d.weight.round() as u64);
                 m.sum = Some(d.sum);
