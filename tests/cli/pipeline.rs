@@ -235,3 +235,53 @@ fn decoder_threads_never_change_the_output() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Runs tlm-agg with `data` written to its stdin in `chunk`-byte pieces, each after the
+/// reader has found the pipe empty, so that blocks end wherever the pieces do.
+fn agg_from_trickled_pipe(args: &[&str], data: &[u8], chunk: usize) -> Vec<u8> {
+    let mut child = Command::new(bin("tlm-agg"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || {
+        for piece in data.chunks(chunk) {
+            input.write_all(piece).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// The same input gives the same bytes however a pipe happens to deliver it: sums of float
+/// values do not depend on where the reads, and so the blocks, ended.
+#[test]
+fn summaries_do_not_depend_on_how_a_pipe_delivers_the_input() {
+    let mut data = String::new();
+    for i in 0..20_000u64 {
+        let v = (i % 97) as f64 * 0.1 + (i % 13) as f64 * 1e-3 + if i % 5 == 0 { 1e6 } else { 0.0 };
+        data.push_str(&format!(
+            "{{\"name\":\"lat\",\"kind\":\"distribution\",\"values\":[{v}],\"ts\":{},\"tags\":{{\"host\":\"h{}\"}}}}\n",
+            1_767_225_600_000_000_000u64 + i * 10_000_000,
+            i % 4
+        ));
+    }
+    let args = ["--window", "10s", "-q"];
+    let whole = run("tlm-agg", &args, &data);
+    assert!(whole.status.success());
+    assert!(text(&whole.stdout).lines().count() > 40);
+    for chunk in [4093, 17_011] {
+        let trickled = agg_from_trickled_pipe(&args, data.as_bytes(), chunk);
+        assert!(
+            trickled == whole.stdout,
+            "{chunk}-byte pieces changed the output"
+        );
+    }
+}
