@@ -587,7 +587,7 @@ impl Combine for Combiner {
     }
 
     fn lines_ahead(&self) -> usize {
-        if self.pipelined {
+        if self.pipelined && !self.shapes.resting() {
             AHEAD
         } else {
             0
@@ -601,7 +601,7 @@ impl Combine for Combiner {
     /// Places a line whose shape is known without decoding it, as `add` would place it.
     fn add_line(&mut self, line: &[u8]) -> bool {
         self.probe = None;
-        if !self.pipelined {
+        if !self.pipelined || self.shapes.resting() {
             return false;
         }
         let (shape, known, value, ts) = match self.shapes.look_up(line) {

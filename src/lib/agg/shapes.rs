@@ -97,6 +97,12 @@ impl<T: Copy> Shapes<T> {
         }
     }
 
+    /// Whether the cache sits this block out (see `end_block`): its lines are neither
+    /// announced nor looked up.
+    pub fn resting(&self) -> bool {
+        self.resting > 0
+    }
+
     /// Starts a block: nothing is announced yet.
     pub fn begin(&mut self) {
         self.ahead.clear();
