@@ -205,7 +205,7 @@ mod tests {
             r.begin(&mut buf);
             let mut ranges = Vec::new();
             while more && (buf.filled() < per_buf || ranges.is_empty()) {
-                let want = per_buf - buf.filled();
+                let want = per_buf.saturating_sub(buf.filled());
                 more = r
                     .read_chunk(&mut buf, want, |n, l| ranges.push((n, l)))
                     .unwrap();
