@@ -749,7 +749,7 @@ mod tests {
         assert!(large <= 5, "{large} against {small}");
     }
 
-    /// Blocks made of a FIFO written in 100 pieces, 1 ms apart, read with `linger`.
+    /// Blocks made of a FIFO written in 40 pieces, 5 ms apart, read with `linger`.
     fn blocks_from_a_slow_pipe(linger: Duration) -> usize {
         let dir = std::env::temp_dir().join(format!(
             "tlm-stream-fifo-{}-{}",
@@ -769,10 +769,11 @@ mod tests {
                 .open(writer_path)
                 .unwrap();
             let line = r#"{"name":"a","kind":"gauge","value":1,"ts":1}"#;
-            for _ in 0..100 {
-                f.write_all(format!("{line}\n").repeat(20).as_bytes())
+            // Pauses long enough for a loaded machine's reader to find the pipe empty.
+            for _ in 0..40 {
+                f.write_all(format!("{line}\n").repeat(50).as_bytes())
                     .unwrap();
-                std::thread::sleep(Duration::from_millis(1));
+                std::thread::sleep(Duration::from_millis(5));
             }
         });
         let opts = StreamOptions {
