@@ -631,15 +631,16 @@ fn fold_line(
 fn decode_line(
     decoder: &mut Decoder,
     block: &Block,
-    (no, start, end): (u64, u32, u32),
+    line: (u64, u32, u32),
     m: &mut Metric,
     errors: &mut Vec<(u64, String)>,
 ) -> bool {
-    if end == TOO_LONG {
+    let no = line.0;
+    let Some(bytes) = block.line(line) else {
         errors.push((no, LineError::TooLong { limit: block.limit }.to_string()));
         return false;
-    }
-    match decoder.decode(&block.data.text()[start as usize..end as usize], m, now_ns) {
+    };
+    match decoder.decode(bytes, m, now_ns) {
         Ok(()) => true,
         Err(e) => {
             errors.push((no, e.to_string()));

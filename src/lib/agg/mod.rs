@@ -369,7 +369,6 @@ impl Aggregator {
                         let st = entries[j].1.take();
                         shard.merge_entry(cfg, p_shared, i, st, closed);
                     }
-                    entries.clear();
                 }
             });
         let merged = fork::fork_join(jobs).into_iter().all(|r| r.is_ok());

@@ -80,11 +80,6 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    /// Lines delivered so far (1-based number of the last one).
-    pub fn line_no(&self) -> u64 {
-        self.line_no
-    }
-
     /// Empties `buf` and starts it with the incomplete line the previous buffer ended in.
     pub fn begin(&mut self, buf: &mut LineBuf) {
         (buf.filled, buf.start) = (0, 0);
