@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 pub fn bin(name: &str) -> PathBuf {
     PathBuf::from(match name {
@@ -17,6 +18,18 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// Runs `name args` with `stdin`, returning its output.
 pub fn run(name: &str, args: &[&str], stdin: &str) -> Output {
+    run_in_pieces(name, args, stdin.as_bytes(), usize::MAX, Duration::ZERO)
+}
+
+/// Like `run`, with `stdin` written in pieces of `piece` bytes, `pause` apart: a reader that
+/// keeps up finds the pipe empty between pieces.
+pub fn run_in_pieces(
+    name: &str,
+    args: &[&str],
+    stdin: &[u8],
+    piece: usize,
+    pause: Duration,
+) -> Output {
     let mut child = Command::new(bin(name))
         .args(args)
         .stdin(Stdio::piped())
@@ -25,9 +38,16 @@ pub fn run(name: &str, args: &[&str], stdin: &str) -> Output {
         .spawn()
         .expect("spawn");
     let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_owned();
+    let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
-        let _ = input.write_all(data.as_bytes());
+        for (i, chunk) in data.chunks(piece).enumerate() {
+            if i > 0 {
+                std::thread::sleep(pause);
+            }
+            if input.write_all(chunk).is_err() {
+                return;
+            }
+        }
     });
     let out = child.wait_with_output().expect("wait");
     writer.join().expect("writer");

@@ -1,6 +1,6 @@
 //! Real pipelines of the real binaries.
 
-use super::harness::{bin, run, sh, text};
+use super::harness::{bin, run, run_in_pieces, sh, text};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -236,30 +236,6 @@ fn decoder_threads_never_change_the_output() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Runs tlm-agg with `data` written to its stdin in `chunk`-byte pieces, each after the
-/// reader has found the pipe empty, so that blocks end wherever the pieces do.
-fn agg_from_trickled_pipe(args: &[&str], data: &[u8], chunk: usize) -> Vec<u8> {
-    let mut child = Command::new(bin("tlm-agg"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = data.to_vec();
-    let writer = std::thread::spawn(move || {
-        for piece in data.chunks(chunk) {
-            input.write_all(piece).unwrap();
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(out.status.success());
-    out.stdout
-}
-
 /// The same input gives the same bytes however a pipe happens to deliver it: sums of float
 /// values do not depend on where the reads, and so the blocks, ended.
 #[test]
@@ -278,9 +254,16 @@ fn summaries_do_not_depend_on_how_a_pipe_delivers_the_input() {
     assert!(whole.status.success());
     assert!(text(&whole.stdout).lines().count() > 40);
     for chunk in [4093, 17_011] {
-        let trickled = agg_from_trickled_pipe(&args, data.as_bytes(), chunk);
+        let trickled = run_in_pieces(
+            "tlm-agg",
+            &args,
+            data.as_bytes(),
+            chunk,
+            Duration::from_millis(2),
+        );
+        assert!(trickled.status.success());
         assert!(
-            trickled == whole.stdout,
+            trickled.stdout == whole.stdout,
             "{chunk}-byte pieces changed the output"
         );
     }
