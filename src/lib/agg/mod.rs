@@ -120,10 +120,17 @@ const MERGE_LOOKAHEAD: [(usize, series::Lookup); 3] = [
     (8, series::Lookup::Span),
     (4, series::Lookup::Bytes),
 ];
-/// Below this many series the table stays in the CPU's caches and prefetching only costs.
+/// Below this many series (in all shards) the tables stay in the CPU's caches and
+/// prefetching only costs.
 const PREFETCH_MIN: usize = 1 << 17;
-/// Series per encoder thread and round when a large window is written on several threads.
+/// Lower than `PREFETCH_MIN` (the merge's): encoding reads whole keys, so it misses the
+/// CPU's caches once the keys outgrow the second-level cache, about 16K keys.
+const ENCODE_PREFETCH_MIN: usize = 1 << 14;
+/// Series per encoding job when a large window is written on several threads.
 const ENCODE_CHUNK: usize = 8192;
+/// Key ranges per merging thread: threads take ranges in turn until none is left, so one
+/// that starts late or has a slow range makes the others wait for at most about one range.
+const SHARDS_PER_THREAD: usize = 8;
 
 impl Aggregator {
     pub fn new(cfg: AggConfig) -> Aggregator {
@@ -174,13 +181,14 @@ impl Aggregator {
         Ok(())
     }
 
-    /// Merges and encodes on `n` threads, the state split in `n` key ranges (one when
+    /// Merges and encodes on `n` threads, the state split in `SHARDS_PER_THREAD * n` key
+    /// ranges that the threads take in turn (one range when
     /// `--max-series` is set: which series it refuses depends on the order they arrive).
     /// Output is the same for any `n`. Call before the first point.
     pub fn set_threads(&mut self, n: usize) {
         self.threads = n.max(1);
-        let shards = if self.cfg.max_series == usize::MAX {
-            self.threads
+        let shards = if self.cfg.max_series == usize::MAX && self.threads > 1 {
+            SHARDS_PER_THREAD * self.threads
         } else {
             1
         };
@@ -348,13 +356,13 @@ impl Aggregator {
             per_shard[self.shard_of(p.key(i))].push((i, st));
         }
         let (p_shared, cfg) = (&*p, &self.cfg);
+        let prefetch = self.series_count() >= PREFETCH_MIN;
         let jobs = self
             .shards
             .iter_mut()
             .zip(per_shard)
             .map(|(shard, mut entries)| {
                 move || {
-                    let prefetch = shard.groups.len() >= PREFETCH_MIN;
                     for j in 0..entries.len() {
                         for (ahead, step) in MERGE_LOOKAHEAD {
                             match entries.get(j + ahead) {
@@ -371,7 +379,9 @@ impl Aggregator {
                     }
                 }
             });
-        let merged = fork::fork_join(jobs).into_iter().all(|r| r.is_ok());
+        let merged = fork::share(jobs.collect(), self.threads)
+            .into_iter()
+            .all(|r| r.is_ok());
         p.restore_states(states);
         if !merged {
             return Err(Error::internal("a merging thread panicked"));
@@ -438,39 +448,52 @@ impl Aggregator {
         span: (i64, i64, bool),
         out: &mut Output,
     ) -> Result<()> {
-        let parts = sort_windows(&mut self.shards, windows)?;
+        let parts = sort_windows(&mut self.shards, windows, self.threads)?;
         let total: usize = parts.iter().map(Vec::len).sum();
         // Running totals (--cumulative) carry state from window to window, so only windows
         // without them are encoded on several threads.
         if self.cfg.cumulative || self.threads <= 1 || total < 2 * self.encode_chunk {
             return self.encode_in_order(parts, span, out);
         }
-        // Jobs of up to ENCODE_CHUNK groups, each within one shard, run `threads` at a time.
-        let mut jobs: Vec<(usize, &mut [Sorted])> = Vec::new();
+        // Jobs of up to ENCODE_CHUNK groups, each within one shard, taken in turn by the
+        // threads; this thread writes the finished ones in order between its own jobs.
         let mut parts = parts;
-        for (s, part) in parts.iter_mut().enumerate() {
-            jobs.extend(part.chunks_mut(self.encode_chunk).map(|c| (s, c)));
-        }
+        let chunks: Vec<(usize, &mut [Sorted])> = parts
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(s, part)| part.chunks_mut(self.encode_chunk).map(move |c| (s, c)))
+            .collect();
         let tables: Vec<&SeriesTable> = self.shards.iter().map(|s| &s.groups).collect();
         let cfg = &self.cfg;
-        let mut bufs = std::mem::take(&mut self.encode_bufs);
-        let mut jobs = jobs.into_iter().peekable();
-        while jobs.peek().is_some() {
-            let round: Vec<_> = jobs.by_ref().take(self.threads).collect();
-            bufs.resize_with(round.len().max(bufs.len()), Vec::new);
-            let encoded = fork::fork_join(round.into_iter().zip(bufs.iter_mut()).map(
-                |((s, chunk), buf)| {
-                    let table = tables[s];
-                    move || encode_chunk(table, cfg, chunk, span, buf)
-                },
-            ));
-            for (chunk, buf) in encoded.into_iter().zip(bufs.iter_mut()) {
-                let lines = chunk.map_err(|_| Error::internal("an encoder thread panicked"))??;
-                write_encoded(out, buf)?;
-                self.stats.emitted += lines;
+        let prefetch = self.series_count() >= ENCODE_PREFETCH_MIN;
+        let done = Finished::new(chunks.len(), std::mem::take(&mut self.encode_bufs));
+        let jobs: Vec<_> = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, (s, chunk))| {
+                let (table, done) = (tables[s], &done);
+                move || {
+                    let mut buf = done.spare();
+                    let lines = encode_chunk(table, cfg, chunk, (span, prefetch), &mut buf);
+                    done.put(i, buf);
+                    lines
+                }
+            })
+            .collect();
+        let mut written = Ok(());
+        let outcomes = fork::share_between(jobs, self.threads, || {
+            if written.is_ok() {
+                written = done.write_ready(out);
             }
+        });
+        written?;
+        done.write_ready(out)?;
+        for lines in outcomes {
+            self.stats.emitted +=
+                lines.map_err(|_| Error::internal("an encoder thread panicked"))??;
         }
-        self.encode_bufs = bufs;
+        self.encode_bufs = done.into_spares();
+        self.encode_bufs.truncate(2 * self.threads);
         Ok(())
     }
 
@@ -481,9 +504,12 @@ impl Aggregator {
         out: &mut Output,
     ) -> Result<()> {
         let mut cache = LineCache::default();
+        let prefetch = self.series_count() >= ENCODE_PREFETCH_MIN;
         for (shard, mut part) in self.shards.iter_mut().zip(parts) {
             for i in 0..part.len() {
-                prefetch_ahead(&shard.groups, &part, i);
+                if prefetch {
+                    prefetch_ahead(&shard.groups, &part, i);
+                }
                 let (id, st) = (part[i].0, &mut *part[i].1);
                 let mut emitter = Emitter {
                     cfg: &self.cfg,
@@ -561,6 +587,69 @@ fn write_encoded(out: &mut Output, buf: &mut Vec<u8>) -> Result<()> {
     out.maybe_write()
 }
 
+/// Encoded chunks of a window, written in order as soon as every chunk before them is;
+/// written chunks' buffers are reused by later ones.
+struct Finished {
+    state: std::sync::Mutex<FinishedState>,
+}
+
+struct FinishedState {
+    chunks: Vec<Option<Vec<u8>>>,
+    next: usize,
+    spares: Vec<Vec<u8>>,
+}
+
+impl Finished {
+    fn new(chunks: usize, spares: Vec<Vec<u8>>) -> Finished {
+        Finished {
+            state: std::sync::Mutex::new(FinishedState {
+                chunks: (0..chunks).map(|_| None).collect(),
+                next: 0,
+                spares,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FinishedState> {
+        // A panicking encoder is reported by its job's outcome; its buffer is only missing.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An empty buffer, with the room of a written chunk when there is one.
+    fn spare(&self) -> Vec<u8> {
+        self.lock().spares.pop().unwrap_or_default()
+    }
+
+    fn put(&self, i: usize, buf: Vec<u8>) {
+        self.lock().chunks[i] = Some(buf);
+    }
+
+    /// Writes the finished chunks that follow the last written one.
+    fn write_ready(&self, out: &mut Output) -> Result<()> {
+        loop {
+            let mut buf = {
+                let mut st = self.lock();
+                let next = st.next;
+                match st.chunks.get_mut(next).and_then(Option::take) {
+                    Some(buf) => {
+                        st.next += 1;
+                        buf
+                    }
+                    None => return Ok(()),
+                }
+            };
+            let written = write_encoded(out, &mut buf);
+            self.lock().spares.push(buf);
+            written?;
+        }
+    }
+
+    fn into_spares(self) -> Vec<Vec<u8>> {
+        let st = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        st.spares
+    }
+}
+
 /// Writes one group's lines for the window `span` (start, end, correction).
 fn encode_group(
     groups: &SeriesTable,
@@ -585,6 +674,7 @@ type Sorted<'w> = (SeriesId, &'w mut State);
 fn sort_windows<'w>(
     shards: &mut [Shard],
     windows: &'w mut [Window],
+    threads: usize,
 ) -> Result<Vec<Vec<Sorted<'w>>>> {
     let jobs = shards
         .iter_mut()
@@ -595,19 +685,20 @@ fn sort_windows<'w>(
                 shard.groups.sorted_by_rank(w.states_mut())
             }
         });
-    fork::fork_join(jobs)
+    fork::share(jobs.collect(), threads)
         .into_iter()
         .map(|sorted| sorted.map_err(|_| Error::internal("a sorting thread panicked")))
         .collect()
 }
 
-/// Encodes a slice of one shard's groups of a window on an encoder thread into `buf`;
-/// returns the line count.
+/// Encodes a slice of one shard's groups of a window on an encoder thread into `buf`
+/// (prefetching keys and states ahead when the series outgrow the caches); returns the
+/// line count.
 fn encode_chunk(
     table: &SeriesTable,
     cfg: &AggConfig,
     chunk: &mut [Sorted],
-    span: (i64, i64, bool),
+    (span, prefetch): ((i64, i64, bool), bool),
     buf: &mut Vec<u8>,
 ) -> Result<u64> {
     let mut totals = Totals::new();
@@ -621,7 +712,9 @@ fn encode_chunk(
     };
     let mut scratch = Metric::default();
     for i in 0..chunk.len() {
-        prefetch_ahead(table, chunk, i);
+        if prefetch {
+            prefetch_ahead(table, chunk, i);
+        }
         let (id, st) = &mut chunk[i];
         encode_group(table, &mut emitter, *id, st, &mut scratch, span)?;
     }
@@ -633,12 +726,6 @@ fn encode_chunk(
 /// memory.
 #[inline]
 fn prefetch_ahead(table: &SeriesTable, groups: &[Sorted], i: usize) {
-    // Lower than `PREFETCH_MIN` (the merge's): encoding reads whole keys, so it misses the
-    // CPU's caches once a table's keys outgrow the second-level cache, about 16K keys.
-    const ENCODE_PREFETCH_MIN: usize = 1 << 14;
-    if table.len() < ENCODE_PREFETCH_MIN {
-        return;
-    }
     if let Some((id, st)) = groups.get(i + 8) {
         table.prefetch(*id, series::Stage::Span);
         prefetch_state(st);
