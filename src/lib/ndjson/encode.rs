@@ -35,8 +35,10 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 #[inline]
 pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     if v.is_finite() {
-        let mut buf = ryu::Buffer::new();
-        out.extend_from_slice(buf.format_finite(v).as_bytes());
+        if !write_short_decimal(out, v) {
+            let mut buf = ryu::Buffer::new();
+            out.extend_from_slice(buf.format_finite(v).as_bytes());
+        }
     } else if v.is_nan() {
         out.extend_from_slice(b"\"NaN\"");
     } else if v > 0.0 {
@@ -44,6 +46,48 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     } else {
         out.extend_from_slice(b"\"-Inf\"");
     }
+}
+
+/// Writes `v` as `ryu` writes it when it is a decimal of at most three fractional digits
+/// below 10^12 in magnitude, as most measured values are; false (nothing written) for any
+/// other float. Found with a multiply and a division per digit count rather than ryu's
+/// search: the decimal `n / 10^k` with the fewest digits `k` that reads back as `v` (IEEE
+/// division rounds correctly, so `n / 10^k == v` is exactly "reads back"). Below 10^12 the
+/// floats are less than 10^-3 apart, so no other decimal of `k` digits reads back as `v`
+/// and none of fewer does: that is ryu's shortest, which it writes in this notation from
+/// 10^-5 to 10^16.
+#[inline]
+fn write_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
+    const SCALES: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
+    let a = v.abs();
+    if !(a < 1e12 && a > 0.0) {
+        return false;
+    }
+    let Some((k, n)) = SCALES.iter().enumerate().find_map(|(k, &scale)| {
+        let n = (a * scale).round();
+        (n / scale == a).then_some((k, n as u64))
+    }) else {
+        return false;
+    };
+    if v < 0.0 {
+        out.push(b'-');
+    }
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(n).as_bytes();
+    if k == 0 {
+        out.extend_from_slice(digits);
+        out.extend_from_slice(b".0");
+    } else if digits.len() > k {
+        let (whole, fraction) = digits.split_at(digits.len() - k);
+        out.extend_from_slice(whole);
+        out.push(b'.');
+        out.extend_from_slice(fraction);
+    } else {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', k - digits.len()));
+        out.extend_from_slice(digits);
+    }
+    true
 }
 
 /// The floats written on one line, to copy rather than format again: a summary of a single
@@ -68,9 +112,9 @@ impl Floats {
             out.extend_from_slice(&self.texts[i][..self.lens[i] as usize]);
             return;
         }
-        let mut buf = ryu::Buffer::new();
-        let text = buf.format_finite(v).as_bytes();
-        out.extend_from_slice(text);
+        let from = out.len();
+        write_f64(out, v);
+        let text = &out[from..];
         // ryu writes at most 24 bytes.
         if self.used < self.bits.len() && text.len() <= 24 {
             let i = self.used;
@@ -352,6 +396,64 @@ mod tests {
         let mut out = Vec::new();
         encode_cached(&m, &mut p, &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), line(&m));
+    }
+
+    #[test]
+    fn short_decimals_are_written_as_ryu_writes_them() {
+        let ryu_text = |v: f64| ryu::Buffer::new().format_finite(v).to_owned();
+        let mut rng = crate::rng::XorShift::seeded();
+        let mut short = 0;
+        let mut check = |v: f64| {
+            let mut out = Vec::new();
+            if write_short_decimal(&mut out, v) {
+                short += 1;
+                assert_eq!(String::from_utf8(out).unwrap(), ryu_text(v), "{v:e}");
+            }
+        };
+        for _ in 0..300_000 {
+            let r = rng.next_u64();
+            // Decimals of 0 to 5 fractional digits over many magnitudes, and any bits.
+            let digits = (r >> 8) % 10u64.pow(1 + (r % 13) as u32);
+            let scale = 10f64.powi(((r >> 4) % 6) as i32);
+            let sign = if r & 1 == 0 { 1.0 } else { -1.0 };
+            check(sign * digits as f64 / scale);
+            check(f64::from_bits(rng.next_u64()));
+            check((digits as f64 / scale).next_up());
+        }
+        for v in [
+            0.001,
+            0.01,
+            0.1,
+            0.5,
+            1.0,
+            18.61,
+            132.289,
+            1e12,
+            999_999_999_999.999,
+            999_999_999_999.99,
+            1e12 - 0.001,
+            4503599627370496.0,
+            123.0,
+            1e-3,
+            0.0015,
+            2.675,
+            1.005,
+            0.3,
+            0.1 + 0.2,
+            100.0,
+            1200.0,
+            7e11,
+            f64::MIN_POSITIVE,
+        ] {
+            check(v);
+            check(-v);
+        }
+        assert!(short > 100_000, "only {short} short decimals met");
+        let mut out = Vec::new();
+        for v in [0.0, -0.0, 1e12, 0.0001, 0.1 + 0.2, 1e-7] {
+            assert!(!write_short_decimal(&mut out, v), "{v}");
+        }
+        assert!(out.is_empty());
     }
 
     #[test]
