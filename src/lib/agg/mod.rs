@@ -86,7 +86,7 @@ pub struct Aggregator {
     /// The state, split by ranges of the series key (one shard unless `set_threads`).
     shards: Vec<Shard>,
     /// Keys where shard i + 1 begins; chosen from the first keys seen.
-    splitters: Vec<Box<[u8]>>,
+    splitters: Vec<(u64, Box<[u8]>)>,
     split_chosen: bool,
     /// Newest event time seen.
     watermark: i64,
@@ -209,8 +209,16 @@ impl Aggregator {
         self.shards.iter().map(|s| s.groups.len()).sum()
     }
 
+    /// The shard of `key`: splitters are compared by their first eight bytes, and only
+    /// when those are equal by all of them (a key is compared with several per entry).
     fn shard_of(&self, key: &[u8]) -> usize {
-        self.splitters.partition_point(|sp| **sp <= *key)
+        let prefix = series::prefix8(key);
+        self.splitters
+            .partition_point(|(sp_prefix, sp)| match sp_prefix.cmp(&prefix) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Greater => false,
+                std::cmp::Ordering::Equal => **sp <= *key,
+            })
     }
 
     /// Picks the key ranges of the shards from a sample of keys (the first ones seen).
@@ -226,7 +234,10 @@ impl Aggregator {
         sample.dedup();
         let n = self.shards.len();
         self.splitters = (1..n)
-            .map(|i| sample[i * sample.len() / n].into())
+            .map(|i| {
+                let key = sample[i * sample.len() / n];
+                (series::prefix8(key), key.into())
+            })
             .collect();
         self.splitters.dedup();
         self.split_chosen = true;

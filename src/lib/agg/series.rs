@@ -711,6 +711,17 @@ type Ranked = ([u64; 2], SeriesId);
 /// The first 16 bytes of a key, zero-padded, as two big-endian words. Keys whose prefixes
 /// differ compare as their prefixes do, so sorting reads a key's bytes only on a tie: a
 /// million keys in random memory would otherwise cost a cache miss per comparison.
+/// A key's first eight bytes as a big-endian number, zero-padded: keys of different
+/// prefixes order as their prefixes do (a zero pad sorts like the end of a shorter key,
+/// so equal prefixes decide nothing).
+#[inline]
+pub(crate) fn prefix8(key: &[u8]) -> u64 {
+    match key.first_chunk::<8>() {
+        Some(first) => u64::from_be_bytes(*first),
+        None => key_prefix(key)[0],
+    }
+}
+
 fn key_prefix(key: &[u8]) -> [u64; 2] {
     let mut b = [0u8; 16];
     let n = key.len().min(16);
@@ -1190,6 +1201,28 @@ mod tests {
         let mut m = Metric::default();
         t.describe(id, &mut m);
         m.name
+    }
+
+    #[test]
+    fn eight_byte_prefixes_order_as_keys_do_or_tie() {
+        let keys: [&[u8]; 10] = [
+            b"",
+            b"a",
+            b"a\0",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefghi",
+            b"abcdefgi",
+            b"abc\xff",
+            b"b",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+        ];
+        for a in keys {
+            for b in keys {
+                let by_prefix = prefix8(a).cmp(&prefix8(b));
+                assert!(by_prefix.is_eq() || by_prefix == a.cmp(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
