@@ -64,8 +64,11 @@ fn write_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
         return false;
     }
     let Some((k, n)) = SCALES.iter().enumerate().find_map(|(k, &scale)| {
-        let n = (a * scale).round();
-        (n / scale == a).then_some((k, n as u64))
+        // Below 10^15 the cast is exact, and rounds without a libm call as `round` would.
+        let x = a * scale;
+        let whole = x as i64;
+        let n = whole + i64::from(x - whole as f64 >= 0.5);
+        (n as f64 / scale == a).then_some((k, n.unsigned_abs()))
     }) else {
         return false;
     };
