@@ -30,9 +30,10 @@ impl Aggregator {
                         lines: 0,
                     };
                     m.clear();
-                    shard
-                        .groups
-                        .describe_json(id, &mut m, &mut emitter.cache.tags);
+                    emitter.cache.name_plain =
+                        shard
+                            .groups
+                            .describe_json(id, &mut m, &mut emitter.cache.tags);
                     let _ =
                         emitter.emit(id as usize, &mut st, &mut m, start, start + self.cfg.window);
                 }

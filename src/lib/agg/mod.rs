@@ -672,7 +672,7 @@ fn encode_group(
     (start, end, correction): (i64, i64, bool),
 ) -> Result<()> {
     scratch.clear();
-    groups.describe_json(id, scratch, &mut emitter.cache.tags);
+    emitter.cache.name_plain = groups.describe_json(id, scratch, &mut emitter.cache.tags);
     if correction {
         scratch.extra.push_str("\"correction\":true");
     }

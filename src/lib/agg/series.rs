@@ -299,6 +299,9 @@ pub struct SeriesTable {
     /// Each key's hash, so growing the index never reads the keys again.
     hashes: Vec<u64>,
     units: Vec<u16>,
+    /// One bit per series: set when its key holds no byte JSON escapes (`json_plain`), so
+    /// writing it needs no check (a bit per series stays in the CPU's caches).
+    plain: Vec<u64>,
     unit_names: Vec<Box<str>>,
     hasher: KeyHasher,
     scratch: Vec<u8>,
@@ -449,6 +452,7 @@ impl SeriesTable {
             t.keys.push(&self.keys[id]);
             t.hashes.push(hash);
             t.units.push(self.units[id]);
+            t.push_plain(self.is_plain(id as SeriesId));
             let hashes = &t.hashes;
             t.index.insert(hash, new, |i| hashes[i as usize]);
             *new_id = new;
@@ -492,6 +496,7 @@ impl SeriesTable {
         self.hashes.push(hash);
         let unit = self.unit_id(unit);
         self.units.push(unit);
+        self.push_plain(json_plain(&key[..key.len().saturating_sub(2)]));
         let hashes = &self.hashes;
         self.index.insert(hash, id, |i| hashes[i as usize]);
         Some(id)
@@ -499,6 +504,24 @@ impl SeriesTable {
 
     fn unit_id(&mut self, unit: &str) -> u16 {
         unit_index(&mut self.unit_names, unit)
+    }
+
+    /// Records whether the series just added (the last) has a plain key.
+    fn push_plain(&mut self, plain: bool) {
+        let id = self.units.len() - 1;
+        if id % 64 == 0 {
+            self.plain.push(0);
+        }
+        if let Some(word) = self.plain.last_mut() {
+            *word |= u64::from(plain) << (id % 64);
+        }
+    }
+
+    fn is_plain(&self, id: SeriesId) -> bool {
+        let id = id as usize;
+        self.plain
+            .get(id / 64)
+            .is_some_and(|w| w >> (id % 64) & 1 == 1)
     }
 
     /// Starts loading what `describe(id)` will read: keys are read in output order, which
@@ -586,20 +609,21 @@ impl SeriesTable {
 
     /// Like `describe`, except that the tags go to `tags` as the JSON object
     /// `encode::write_tags` writes (nothing without tags) and `m.tags` is left empty: the
-    /// encoder of a window writes them from the key, without building `Tags`.
-    pub fn describe_json(&self, id: SeriesId, m: &mut Metric, tags: &mut Vec<u8>) {
+    /// encoder of a window writes them from the key, without building `Tags`. True when
+    /// the name holds no byte JSON escapes (`LineCache::name_plain`).
+    pub fn describe_json(&self, id: SeriesId, m: &mut Metric, tags: &mut Vec<u8>) -> bool {
         tags.clear();
         m.tags.clear();
         let body = self.describe_kind_and_unit(id, m);
         // Most keys hold nothing JSON escapes and no key escapes: their pieces are the JSON
         // strings' contents as they are.
-        if json_plain(body) {
+        if self.is_plain(id) {
             let name_end = find_zero(body).unwrap_or(body.len());
             if let Ok(name) = std::str::from_utf8(&body[..name_end]) {
                 m.name.clear();
                 m.name.push_str(name);
                 write_plain_tags(body.get(name_end + 1..).unwrap_or_default(), tags);
-                return;
+                return true;
             }
         }
         self.describe(id, m);
@@ -607,6 +631,7 @@ impl SeriesTable {
             crate::ndjson::encode::write_tags(tags, m.tags.iter());
         }
         m.tags.clear();
+        false
     }
 
     /// Sorts `ids` into output order: name, then tags, then kind.
@@ -669,6 +694,7 @@ impl SeriesTable {
         self.keys.heap_bytes()
             + self.index.capacity() * 8
             + self.units.capacity() * 2
+            + self.plain.capacity() * 8
             + self.hashes.capacity() * 8
             + self.rank.capacity() * 4
             + self.order.capacity() * std::mem::size_of::<Ranked>()

@@ -198,6 +198,9 @@ pub struct LineCache {
     /// The tags as a JSON object (`{"k":"v",…}` as `write_tags` writes it), or empty for
     /// none; `encode_cached` writes these instead of the metric's own tags.
     pub tags: Vec<u8>,
+    /// Set by a caller that knows the metric's name holds no byte JSON escapes (`"`, `\`,
+    /// below 0x20): it is then copied as it is, without the check `write_str` makes.
+    pub name_plain: bool,
     ts: IntText,
     start_ts: IntText,
 }
@@ -233,7 +236,16 @@ const LINE_GUESS: usize = 256;
 /// `encode` of `m` carrying those tags.
 pub fn encode_cached(m: &Metric, p: &mut LineCache, out: &mut Vec<u8>) {
     out.reserve(LINE_GUESS + p.tags.len());
-    encode_fields(m, out);
+    if p.name_plain {
+        debug_assert!(super::scan::find_special(m.name.as_bytes(), 0).is_none());
+        out.extend_from_slice(b"{\"name\":\"");
+        out.extend_from_slice(m.name.as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(b"{\"name\":");
+        write_str(out, &m.name);
+    }
+    encode_after_name(m, out);
     out.extend_from_slice(b",\"ts\":");
     p.ts.write(out, m.ts);
     if let Some(s) = m.start_ts {
@@ -252,6 +264,12 @@ pub fn encode_cached(m: &Metric, p: &mut LineCache, out: &mut Vec<u8>) {
 fn encode_fields(m: &Metric, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"name\":");
     write_str(out, &m.name);
+    encode_after_name(m, out);
+}
+
+/// Every field after the name and before `ts`.
+#[inline]
+fn encode_after_name(m: &Metric, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"kind\":\"");
     out.extend_from_slice(m.kind.as_str().as_bytes());
     out.push(b'"');
