@@ -361,11 +361,15 @@ impl Aggregator {
     fn merge_in_parallel(&mut self, p: &mut Partial, closed: i64) -> Result<()> {
         let mut states = p.take_states();
         let share = p.len() / self.shards.len() + 64;
-        let mut per_shard: Vec<Vec<(usize, &mut Option<State>)>> = (0..self.shards.len())
+        // What the lookahead reads is copied here, in one pass in block order: a shard's
+        // entries are every sixteenth or so of the block, too far apart for the CPU to
+        // load ahead by itself.
+        let mut per_shard: Vec<Vec<Queued>> = (0..self.shards.len())
             .map(|_| Vec::with_capacity(share))
             .collect();
         for (i, st) in states.iter_mut().enumerate() {
-            per_shard[self.shard_of(p.key(i))].push((i, st));
+            let e = p.entry(i);
+            per_shard[self.shard_of(p.key(i))].push((i, e.hash, e.start, st));
         }
         let (p_shared, cfg) = (&*p, &self.cfg);
         let prefetch = self.series_count() >= PREFETCH_MIN;
@@ -376,17 +380,11 @@ impl Aggregator {
             .map(|(shard, mut entries)| {
                 move || {
                     for j in 0..entries.len() {
-                        for (ahead, step) in MERGE_LOOKAHEAD {
-                            match entries.get(j + ahead) {
-                                Some(&(k, _)) if prefetch => {
-                                    let e = p_shared.entry(k);
-                                    shard.prefetch_merge(e.hash, e.start, step)
-                                }
-                                _ => {}
-                            }
+                        if prefetch {
+                            prefetch_queued(shard, p_shared, &entries, j);
                         }
                         let i = entries[j].0;
-                        let st = entries[j].1.take();
+                        let st = entries[j].3.take();
                         shard.merge_entry(cfg, p_shared, i, st, closed);
                     }
                 }
@@ -746,6 +744,35 @@ fn prefetch_ahead(table: &SeriesTable, groups: &[Sorted], i: usize) {
         table.prefetch(*id, series::Stage::Bytes);
     }
 }
+
+/// An entry of a block's partial aggregate queued for its shard: its index, hash, window
+/// start and state.
+type Queued<'p> = (usize, u64, i64, &'p mut Option<State>);
+
+/// Starts loading, ahead of merging queued entry `j`, the series-table slots and keys of
+/// the entries after it (`MERGE_LOOKAHEAD`), and their own entry, state and key bytes.
+#[inline]
+fn prefetch_queued(shard: &Shard, p: &Partial, queued: &[Queued], j: usize) {
+    for (ahead, step) in MERGE_LOOKAHEAD {
+        if let Some(&(_, hash, start, _)) = queued.get(j + ahead) {
+            shard.prefetch_merge(hash, start, step);
+        }
+    }
+    if let Some((k, _, _, st)) = queued.get(j + PARTIAL_AHEAD) {
+        p.prefetch_entry(*k);
+        // By address only: reading whether it holds a state would wait for the load.
+        let at = (&**st as *const Option<State>).cast::<u8>();
+        series::prefetch(at);
+        series::prefetch(at.wrapping_add(std::mem::size_of::<Option<State>>() - 1));
+    }
+    if let Some(&(k, ..)) = queued.get(j + PARTIAL_AHEAD / 2) {
+        p.prefetch_key(k);
+    }
+}
+
+/// How many queued entries ahead a block entry and its state are loaded (its key bytes
+/// half as many), before its merge reads them.
+const PARTIAL_AHEAD: usize = 8;
 
 /// Starts loading a state (up to 80 bytes, so at most two cache lines).
 #[inline]

@@ -80,6 +80,26 @@ impl Partial {
         &self.units[self.entries[i].unit as usize]
     }
 
+    /// Starts loading entry `i` (not its key or state).
+    #[inline]
+    pub fn prefetch_entry(&self, i: usize) {
+        if let Some(e) = self.entries.get(i) {
+            prefetch((e as *const Entry).cast());
+        }
+    }
+
+    /// Starts loading entry `i`'s key bytes (reading the entry).
+    #[inline]
+    pub fn prefetch_key(&self, i: usize) {
+        if let Some(e) = self.entries.get(i) {
+            let p = self.keys.as_ptr().wrapping_add(e.key_start as usize);
+            prefetch(p);
+            if (p as usize & 63) + (e.key_end - e.key_start) as usize > 64 {
+                prefetch(p.wrapping_add(64));
+            }
+        }
+    }
+
     pub fn take_state(&mut self, i: usize) -> Option<State> {
         self.states[i].take()
     }
