@@ -128,6 +128,8 @@ const PREFETCH_MIN: usize = 1 << 17;
 const ENCODE_PREFETCH_MIN: usize = 1 << 14;
 /// Series per encoding job when a large window is written on several threads.
 const ENCODE_CHUNK: usize = 8192;
+/// Room reserved per group in an encoding job's buffer: about a summary line.
+const LINE_BYTES_GUESS: usize = 256;
 /// Key ranges per merging thread: threads take ranges in turn until none is left, so one
 /// that starts late or has a slow range makes the others wait for at most about one range.
 const SHARDS_PER_THREAD: usize = 8;
@@ -483,7 +485,7 @@ impl Aggregator {
             .map(|(i, (s, chunk))| {
                 let (table, done) = (tables[s], &done);
                 move || {
-                    let mut buf = done.spare();
+                    let mut buf = done.spare(chunk.len() * LINE_BYTES_GUESS);
                     let lines = encode_chunk(table, cfg, chunk, (span, prefetch), &mut buf);
                     done.put(i, buf);
                     lines
@@ -625,9 +627,12 @@ impl Finished {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// An empty buffer, with the room of a written chunk when there is one.
-    fn spare(&self) -> Vec<u8> {
-        self.lock().spares.pop().unwrap_or_default()
+    /// An empty buffer with room for `bytes`, a written chunk's when there is one: grown
+    /// line by line, a fresh one would be copied at every doubling.
+    fn spare(&self, bytes: usize) -> Vec<u8> {
+        let mut buf = self.lock().spares.pop().unwrap_or_default();
+        buf.reserve(bytes);
+        buf
     }
 
     fn put(&self, i: usize, buf: Vec<u8>) {

@@ -658,10 +658,13 @@ impl SeriesTable {
         sort_by_rank(&mut order, usize::BITS - self.keys.len().leading_zeros());
         let mut slots: Vec<Option<(SeriesId, &'a mut T)>> =
             items.iter_mut().map(|(id, t)| Some((*id, t))).collect();
-        order
-            .iter()
-            .filter_map(|&o| slots[o as u32 as usize].take())
-            .collect()
+        let mut sorted = Vec::with_capacity(order.len());
+        sorted.extend(
+            order
+                .iter()
+                .filter_map(|&o| slots[o as u32 as usize].take()),
+        );
+        sorted
     }
 
     /// Brings the output-order ranks up to date: series added since the last call are sorted
