@@ -70,7 +70,7 @@ mod tests {
         let jobs: Vec<_> = (0..64)
             .map(|i| {
                 move || {
-                    // Long enough that the helper takes some jobs too, on any machine.
+                    // Long enough that the helper usually takes some jobs too; which ones is not fixed.
                     std::thread::sleep(std::time::Duration::from_millis(1));
                     (i, std::thread::current().id())
                 }

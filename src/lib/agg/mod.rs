@@ -211,8 +211,8 @@ impl Aggregator {
         self.shards.iter().map(|s| s.groups.len()).sum()
     }
 
-    /// The shard of `key`: splitters are compared by their first eight bytes, and only
-    /// when those are equal by all of them (a key is compared with several per entry).
+    /// The shard of `key`: the number of splitters at or below it, each compared by its
+    /// first eight bytes, and by all of them only when those are equal.
     fn shard_of(&self, key: &[u8]) -> usize {
         // Counted rather than searched: a binary search's branches mispredict at random.
         let prefix = series::prefix8(key);
