@@ -5,6 +5,7 @@
 
 pub mod agg;
 pub mod alloc;
+pub mod append;
 pub mod cli;
 pub mod collect;
 pub mod encode;

@@ -1,5 +1,6 @@
 //! Writes a `Metric` as one tlm metric v1 line, fields in the contract's order.
 
+use crate::append::append;
 use crate::metric::{Metric, Value};
 
 /// Appends `s` as a JSON string (with quotes) to `out`.
@@ -112,7 +113,7 @@ impl Floats {
         }
         let bits = v.to_bits();
         if let Some(i) = self.bits[..self.used].iter().position(|&b| b == bits) {
-            out.extend_from_slice(&self.texts[i][..self.lens[i] as usize]);
+            append(out, &self.texts[i][..self.lens[i] as usize]);
             return;
         }
         let from = out.len();
@@ -144,7 +145,7 @@ pub fn write_value(out: &mut Vec<u8>, v: Value) {
 
 fn key(out: &mut Vec<u8>, k: &str) {
     out.extend_from_slice(b",\"");
-    out.extend_from_slice(k.as_bytes());
+    append(out, k.as_bytes());
     out.extend_from_slice(b"\":");
 }
 
@@ -224,7 +225,7 @@ impl IntText {
             self.text[..self.len].copy_from_slice(&digits[..self.len]);
             self.value = Some(v);
         }
-        out.extend_from_slice(&self.text[..self.len]);
+        append(out, &self.text[..self.len]);
     }
 }
 
@@ -239,7 +240,7 @@ pub fn encode_cached(m: &Metric, p: &mut LineCache, out: &mut Vec<u8>) {
     if p.name_plain {
         debug_assert!(super::scan::find_special(m.name.as_bytes(), 0).is_none());
         out.extend_from_slice(b"{\"name\":\"");
-        out.extend_from_slice(m.name.as_bytes());
+        append(out, m.name.as_bytes());
         out.push(b'"');
     } else {
         out.extend_from_slice(b"{\"name\":");
@@ -254,7 +255,7 @@ pub fn encode_cached(m: &Metric, p: &mut LineCache, out: &mut Vec<u8>) {
     }
     if !p.tags.is_empty() {
         out.extend_from_slice(b",\"tags\":");
-        out.extend_from_slice(&p.tags);
+        append(out, &p.tags);
     }
     encode_extra(m, out);
 }
@@ -271,12 +272,12 @@ fn encode_fields(m: &Metric, out: &mut Vec<u8>) {
 #[inline]
 fn encode_after_name(m: &Metric, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"kind\":\"");
-    out.extend_from_slice(m.kind.as_str().as_bytes());
+    append(out, m.kind.as_str().as_bytes());
     out.push(b'"');
     if let Some(t) = m.temporality {
         key(out, "temporality");
         out.push(b'"');
-        out.extend_from_slice(t.as_str().as_bytes());
+        append(out, t.as_str().as_bytes());
         out.push(b'"');
     }
     if !m.unit.is_empty() {
