@@ -101,10 +101,16 @@ pub enum Grouping {
 
 impl Grouping {
     pub fn keeps(&self, tag: &str) -> bool {
+        self.keeps_bytes(tag.as_bytes())
+    }
+
+    /// `keeps` of a tag key's bytes.
+    pub fn keeps_bytes(&self, tag: &[u8]) -> bool {
+        let named = |tags: &[String]| tags.iter().any(|t| t.as_bytes() == tag);
         match self {
             Grouping::Series => true,
-            Grouping::By(tags) => tags.iter().any(|t| t == tag),
-            Grouping::Without(tags) => !tags.iter().any(|t| t == tag),
+            Grouping::By(tags) => named(tags),
+            Grouping::Without(tags) => !named(tags),
         }
     }
 
@@ -142,6 +148,11 @@ impl NameFilter {
     }
 
     pub fn is_empty(&self) -> bool {
+        self.include.is_none() && self.exclude.is_none()
+    }
+
+    /// Whether every name is selected (no `--match` or `--exclude`).
+    pub fn selects_all(&self) -> bool {
         self.include.is_none() && self.exclude.is_none()
     }
 

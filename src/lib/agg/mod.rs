@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod counter;
+pub mod direct;
 pub mod emit;
 pub mod etsy;
 pub mod fork;

@@ -9,6 +9,7 @@
 //! thread hand its block over line by line instead.
 
 use super::config::{AggConfig, Late};
+use super::direct;
 use super::series::{append_series_key, prefetch, same_key, Index, KeyHasher};
 use super::shapes::{Found, Probe, Shapes, AHEAD};
 use super::state::{Sample, State};
@@ -228,6 +229,8 @@ pub struct Combiner {
     added: Option<Added>,
     /// Which block this is, for the entries that shape records remember.
     block: u32,
+    /// The tags of the line read last by `direct::read`.
+    tags: direct::Tags,
 }
 
 /// Shapes a decoder thread remembers: enough for the series of a block several times over.
@@ -326,7 +329,7 @@ struct Pending {
 
 /// The one value of a delta counter, absolute gauge or one-value distribution: points whose
 /// state `State::from_sample` makes and `State::add_sample` adds to.
-fn simple_sample(m: &Metric) -> Option<Sample> {
+pub(crate) fn simple_sample(m: &Metric) -> Option<Sample> {
     let v = m.value.unwrap_or_default();
     match (m.kind, m.temporality) {
         (Kind::Counter, t) if t != Some(Temporality::Cumulative) => Some(Sample::Count(v)),
@@ -353,6 +356,7 @@ impl Combiner {
             probe: None,
             added: None,
             block: 0,
+            tags: direct::Tags::default(),
         }
     }
 
@@ -544,6 +548,40 @@ impl Combiner {
         self.keep_spare(w.key);
     }
 
+    /// `add` of a simple point read straight from its line (`direct::read`); false when
+    /// the line is not one it reads, and nothing was added.
+    fn add_direct(&mut self, line: &[u8]) -> bool {
+        let Some(d) = direct::read(line, &mut self.tags) else {
+            return false;
+        };
+        (self.last, self.added) = (None, None);
+        self.part.points += 1;
+        let names = &self.cfg.names;
+        // The reader found the name's bytes UTF-8.
+        if !names.selects_all() && !names.selects(std::str::from_utf8(d.name).unwrap_or_default()) {
+            self.part.filtered += 1;
+            return true;
+        }
+        let mut key = self.spare_key();
+        let grouping = &self.cfg.grouping;
+        self.tags
+            .append_key(line, &d, &|k| grouping.keeps_bytes(k), &mut key);
+        let hash = self.hasher.hash(&key);
+        let key_len = key.len();
+        key.extend_from_slice(d.unit);
+        self.push_pending(Pending {
+            key,
+            key_len,
+            hash,
+            shape: NO_SHAPE,
+            entry: NO_ENTRY,
+            start: align_down(d.at, self.cfg.window),
+            at: d.at,
+            sample: d.sample,
+        });
+        true
+    }
+
     /// Adds `m` now: each of its windows looked up in turn.
     fn add_now(&mut self, m: &Metric) {
         self.key.clear();
@@ -618,19 +656,24 @@ impl Combine for Combiner {
         self.shapes.look_ahead(line);
     }
 
-    /// Places a line whose shape is known without decoding it, as `add` would place it.
+    /// Places a line whose shape is known without decoding it, or a simple point written
+    /// plainly by reading it straight into its key, as `add` would place it.
     fn add_line(&mut self, line: &[u8]) -> bool {
         self.probe = None;
-        if !self.pipelined || self.shapes.resting() {
+        if !self.pipelined {
             return false;
+        }
+        if self.shapes.resting() {
+            return self.add_direct(line);
         }
         let (shape, known, value, ts) = match self.shapes.look_up(line) {
             Found::Known(shape, known, value, ts) => (shape, *known, value, ts),
             Found::New(probe) => {
+                // Decoded in full, so that its shape is learned.
                 self.probe = Some(probe);
                 return false;
             }
-            Found::Skip => return false,
+            Found::Skip => return self.add_direct(line),
         };
         let Some(at) = number_ts(ts) else {
             return false;

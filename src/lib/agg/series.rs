@@ -5,6 +5,7 @@
 //! tags are escaped as 0x01 0x01 / 0x01 0x02, which keeps both the order and unambiguity.
 //! Name and tags are decoded from the key only when a window is written out.
 
+use crate::append::{append, append_within};
 use crate::metric::{has_0_or_1, Kind, Metric, Temporality};
 use crate::ndjson::scan::{bytes_below, find_zero, word, zero_bytes, LO};
 use foldhash::fast::FixedState;
@@ -335,31 +336,6 @@ fn push_escaped_slow(key: &mut Vec<u8>, b: &[u8]) {
     key.push(0);
 }
 
-/// Appends `b`. Names and tags are mostly 4 to 32 bytes, and a `memcpy` call sized to each
-/// costs more than the copy: instead two fixed-size blocks, the first and the last bytes of
-/// `b`, overlapping in the middle, the second written over the end of the first.
-#[inline(always)]
-fn append(key: &mut Vec<u8>, b: &[u8]) {
-    match b.len() {
-        16..=32 => append_overlapping::<16>(key, b),
-        8..=15 => append_overlapping::<8>(key, b),
-        4..=7 => append_overlapping::<4>(key, b),
-        _ => key.extend_from_slice(b),
-    }
-}
-
-/// `append` for `b` of `N` to `2 * N` bytes.
-#[inline(always)]
-fn append_overlapping<const N: usize>(key: &mut Vec<u8>, b: &[u8]) {
-    let (Some(first), Some(last)) = (b.first_chunk::<N>(), b.last_chunk::<N>()) else {
-        return key.extend_from_slice(b);
-    };
-    let end = key.len() + b.len();
-    key.extend_from_slice(first);
-    key.truncate(end - N);
-    key.extend_from_slice(last);
-}
-
 fn unescape(piece: &[u8], out: &mut Vec<u8>) {
     out.clear();
     let mut i = 0;
@@ -374,7 +350,7 @@ fn unescape(piece: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-fn trailer(kind: Kind, t: Option<Temporality>) -> [u8; 2] {
+pub fn trailer(kind: Kind, t: Option<Temporality>) -> [u8; 2] {
     // A delta gauge (statsd `+N|g`) changes the same series as absolute values do.
     let t = if kind == Kind::Gauge { None } else { t };
     let t = match t {
@@ -412,6 +388,15 @@ pub fn append_series_key(m: &Metric, keep: &dyn Fn(&str) -> bool, key: &mut Vec<
         }
     }
     key.extend_from_slice(&trailer(m.kind, m.temporality));
+}
+
+/// Appends one piece of a key (a name, a tag's key or value) that holds no byte 0 or 1,
+/// which would need escaping, and its terminator.
+#[inline(always)]
+pub fn push_key_piece(key: &mut Vec<u8>, piece: &[u8]) {
+    debug_assert!(!has_0_or_1(piece));
+    append(key, piece);
+    key.push(0);
 }
 
 impl SeriesTable {
@@ -622,7 +607,7 @@ impl SeriesTable {
             if let Ok(name) = std::str::from_utf8(&body[..name_end]) {
                 m.name.clear();
                 m.name.push_str(name);
-                write_plain_tags(body.get(name_end + 1..).unwrap_or_default(), tags);
+                write_plain_tags(body, name_end + 1, tags);
                 return true;
             }
         }
@@ -783,29 +768,25 @@ fn json_plain(body: &[u8]) -> bool {
     found == 0
 }
 
-/// Writes the tag pieces of a key that `json_plain` accepts (`k\0v\0…`) as a JSON object,
-/// or nothing when there are none.
-fn write_plain_tags(mut pieces: &[u8], out: &mut Vec<u8>) {
-    if pieces.is_empty() {
+/// Writes the tag pieces of a key that `json_plain` accepts (`k\0v\0…`, in `key` from
+/// `at`) as a JSON object, or nothing when there are none.
+fn write_plain_tags(key: &[u8], mut at: usize, out: &mut Vec<u8>) {
+    if at >= key.len() {
         return;
     }
-    // Each 0x00 becomes at most three bytes (`":"` or `","`).
-    out.reserve(pieces.len() * 3 + 2);
-    out.push(b'{');
-    let mut first = true;
-    while let Some(k_end) = find_zero(pieces) {
-        let (k, rest) = (&pieces[..k_end], &pieces[k_end + 1..]);
-        let Some(v_end) = find_zero(rest) else {
-            break;
-        };
-        out.extend_from_slice(if first { b"\"" } else { b",\"" });
-        append(out, k);
-        out.extend_from_slice(b"\":\"");
-        append(out, &rest[..v_end]);
-        out.push(b'"');
-        first = false;
-        pieces = &rest[v_end + 1..];
+    // Each 0x00 becomes at most three bytes (`":"` or `","`), and a piece's copy may write
+    // 16 bytes before it is cut to length.
+    out.reserve((key.len() - at) * 3 + 18);
+    out.extend_from_slice(b"{\"");
+    let mut value = false;
+    while let Some(len) = key.get(at..).and_then(find_zero) {
+        append_within(out, key, at..at + len);
+        out.extend_from_slice(if value { b"\",\"" } else { b"\":\"" });
+        value = !value;
+        at += len + 1;
     }
+    // The last value's `","` becomes `"}`.
+    out.truncate(out.len() - 2);
     out.push(b'}');
 }
 
