@@ -55,7 +55,7 @@ impl Tags {
         &self,
         line: &[u8],
         point: &Direct,
-        keep: &dyn Fn(&[u8]) -> bool,
+        keep: impl Fn(&[u8]) -> bool,
         key: &mut Vec<u8>,
     ) {
         key.reserve(line.len());
@@ -419,7 +419,7 @@ mod tests {
         let d = read(line.as_bytes(), &mut tags)?;
         let mut key = Vec::new();
         let keep = |k: &[u8]| keep(std::str::from_utf8(k).unwrap_or_default());
-        tags.append_key(line.as_bytes(), &d, &keep, &mut key);
+        tags.append_key(line.as_bytes(), &d, keep, &mut key);
         let unit = std::str::from_utf8(d.unit).unwrap_or_default();
         Some((key, unit.to_string(), format!("{:?}", d.sample), d.at))
     }

@@ -13,6 +13,7 @@ use super::direct;
 use super::series::{append_series_key, prefetch, same_key, Index, KeyHasher};
 use super::shapes::{Found, Probe, Shapes, AHEAD};
 use super::state::{Sample, State};
+use crate::append::append;
 use crate::metric::{Kind, Metric, Temporality};
 use crate::ndjson::decode::{number_f64, number_ts, number_value, Spans};
 use crate::stream::{Combine, Part};
@@ -137,9 +138,27 @@ impl Partial {
         if let Some(i) = found {
             return (i as usize, false);
         }
+        let i = self.push_entry((start, late), (hash, key), unit, make);
+        let entries = &self.entries;
+        self.index.insert(slot, i as u32, |j| {
+            let e = &entries[j as usize];
+            slot_hash(e.hash, e.start, e.late)
+        });
+        (i, true)
+    }
+
+    /// A new entry, not looked up first nor indexed: a block may then hold one series
+    /// and window more than once, which the merge adds up in order as it would one.
+    fn push_entry(
+        &mut self,
+        (start, late): (i64, bool),
+        (hash, key): (u64, &[u8]),
+        unit: &str,
+        make: impl FnOnce() -> Option<State>,
+    ) -> usize {
         let i = self.entries.len();
         let key_start = self.keys.len() as u32;
-        self.keys.extend_from_slice(key);
+        append(&mut self.keys, key);
         let unit = self.unit_id(unit);
         self.entries.push(Entry {
             start,
@@ -152,12 +171,7 @@ impl Partial {
             first: 0,
         });
         self.states.push(make());
-        let entries = &self.entries;
-        self.index.insert(slot, i as u32, |j| {
-            let e = &entries[j as usize];
-            slot_hash(e.hash, e.start, e.late)
-        });
-        (i, true)
+        i
     }
 
     /// Counts a point placed in entry `i` (`first`: the first of its windows).
@@ -231,7 +245,20 @@ pub struct Combiner {
     block: u32,
     /// The tags of the line read last by `direct::read`.
     tags: direct::Tags,
+    /// Whether this block's simple points get entries of their own, unlooked-up (see
+    /// `end`), and for how many blocks more.
+    unlooked: bool,
+    unlooked_blocks: u32,
+    /// Every line goes to `direct::read` first, as when the shape cache rests (for tests).
+    direct_first: bool,
 }
+
+/// How many blocks in a row skip the entry lookup once a block showed it found almost
+/// nothing, before one block looks up again to see whether that is still so.
+const UNLOOKED_RUN: u32 = 16;
+
+/// Fewer points than this in a block say nothing about whether looking up pays.
+const MIN_LOOKED: u64 = 1024;
 
 /// Shapes a decoder thread remembers: enough for the series of a block several times over.
 /// Each costs its line, key and some 60 bytes.
@@ -357,6 +384,9 @@ impl Combiner {
             added: None,
             block: 0,
             tags: direct::Tags::default(),
+            unlooked: false,
+            unlooked_blocks: 0,
+            direct_first: false,
         }
     }
 
@@ -366,6 +396,18 @@ impl Combiner {
         Combiner {
             pipelined: cfg.every.is_none(),
             ..Combiner::new(cfg, hasher)
+        }
+    }
+
+    /// A pipelined combiner as it runs on a stream of many series: lines read straight
+    /// into their keys and entries not looked up, from the first block on.
+    #[cfg(test)]
+    pub fn high_cardinality(cfg: AggConfig, hasher: KeyHasher) -> Combiner {
+        Combiner {
+            unlooked: true,
+            unlooked_blocks: u32::MAX,
+            direct_first: true,
+            ..Combiner::pipelined(cfg, hasher)
         }
     }
 
@@ -471,6 +513,7 @@ impl Combiner {
     fn push_pending(&mut self, w: Pending) {
         let p = &*self.part;
         match w.entry {
+            NO_ENTRY if self.unlooked => {}
             NO_ENTRY => {
                 let slot = p.index.first_slot(slot_hash(w.hash, w.start, false));
                 prefetch((slot as *const u64).cast());
@@ -480,6 +523,9 @@ impl Combiner {
         self.pending.push_back(w);
         if self.pending.len() > LAG {
             self.place_oldest();
+        }
+        if self.unlooked {
+            return;
         }
         let p = &*self.part;
         let likely = |w: &Pending| {
@@ -528,11 +574,21 @@ impl Combiner {
                 id => self.shapes.extra(id),
             };
             let (key, unit) = bytes.split_at(w.key_len);
-            // Units come from the metric's text, so their bytes are UTF-8.
-            let unit = std::str::from_utf8(unit).unwrap_or_default();
-            p.entry_for((w.start, late), (w.hash, key), unit, || {
-                keep.then(|| State::from_sample(w.sample, limits))
-            })
+            // Units come from the metric's text, so their bytes are UTF-8. Most points
+            // have none.
+            let unit = match unit {
+                [] => "",
+                _ => std::str::from_utf8(unit).unwrap_or_default(),
+            };
+            let make = || keep.then(|| State::from_sample(w.sample, limits));
+            if self.unlooked {
+                (
+                    p.push_entry((w.start, late), (w.hash, key), unit, make),
+                    true,
+                )
+            } else {
+                p.entry_for((w.start, late), (w.hash, key), unit, make)
+            }
         };
         if w.shape != NO_SHAPE {
             let line = self.shapes.data_mut(w.shape);
@@ -565,7 +621,7 @@ impl Combiner {
         let mut key = self.spare_key();
         let grouping = &self.cfg.grouping;
         self.tags
-            .append_key(line, &d, &|k| grouping.keeps_bytes(k), &mut key);
+            .append_key(line, &d, |k| grouping.keeps_bytes(k), &mut key);
         let hash = self.hasher.hash(&key);
         let key_len = key.len();
         key.extend_from_slice(d.unit);
@@ -663,7 +719,7 @@ impl Combine for Combiner {
         if !self.pipelined {
             return false;
         }
-        if self.shapes.resting() {
+        if self.shapes.resting() || self.direct_first {
             return self.add_direct(line);
         }
         let (shape, known, value, ts) = match self.shapes.look_up(line) {
@@ -728,9 +784,21 @@ impl Combine for Combiner {
         }
     }
 
+    /// Ends the block. When nearly every simple point of a block got an entry of its own
+    /// (a stream of many series, each rarely twice in a block), looking entries up costs
+    /// more than the merge saves, and the next `UNLOOKED_RUN` blocks skip it.
     fn end(&mut self) -> Part {
         self.drain();
         self.shapes.end_block();
+        if self.unlooked {
+            self.unlooked_blocks = self.unlooked_blocks.saturating_sub(1);
+            self.unlooked = self.unlooked_blocks > 0;
+        } else {
+            let (points, entries) = (self.part.points, self.part.len() as u64);
+            if points >= MIN_LOOKED && entries * 10 >= points * 9 {
+                (self.unlooked, self.unlooked_blocks) = (true, UNLOOKED_RUN);
+            }
+        }
         std::mem::take(&mut self.part) as Part
     }
 }
