@@ -37,6 +37,7 @@ use series::{KeyHasher, SeriesId, SeriesTable};
 use shard::{Shard, Window};
 use state::State;
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Input block size for tlm-agg: large enough that a block's partial aggregate is much
@@ -110,6 +111,20 @@ pub struct Aggregator {
     held: bool,
     /// Points and entries of the first block's partial aggregate.
     first_block: Option<(u64, usize)>,
+    /// Blocks handled so far, whole or point by point.
+    blocks_seen: u64,
+    /// Set when the stream's first block showed that looking up entries within a block
+    /// does not pay (`partial::Combiner::skip_lookups_after_first`).
+    skip_lookups: Arc<AtomicBool>,
+}
+
+/// A block whose entries are at least this share of its points (in tenths) has series that
+/// rarely come twice in it.
+const MANY_SERIES_TENTHS: u64 = 9;
+
+/// Whether a first block of `points` and `entries` came from a stream of many series.
+fn many_series(points: u64, entries: u64) -> bool {
+    points >= partial::LOOKED_FIRST && entries * 10 >= points * MANY_SERIES_TENTHS
 }
 
 /// Partial aggregates with fewer entries than this are merged without helper threads.
@@ -155,6 +170,8 @@ impl Aggregator {
             encode_bufs: Vec::new(),
             held: false,
             first_block: None,
+            blocks_seen: 0,
+            skip_lookups: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -309,9 +326,10 @@ impl Aggregator {
     pub fn hooks(&self) -> Hooks {
         let combine = (self.cfg.clock == Clock::Event).then(|| {
             let (cfg, hasher) = (self.cfg.clone(), self.hasher.clone());
+            let skip = self.skip_lookups.clone();
             Arc::new(move || {
-                Box::new(partial::Combiner::pipelined(cfg.clone(), hasher.clone()))
-                    as Box<dyn Combine>
+                let c = partial::Combiner::pipelined(cfg.clone(), hasher.clone());
+                Box::new(c.skip_lookups_after_first(skip.clone())) as Box<dyn Combine>
             }) as crate::stream::CombineFactory
         });
         Hooks {
@@ -805,6 +823,7 @@ impl Prepare for GroupKeys {
 
 impl StreamSink for Aggregator {
     fn batch(&mut self, metrics: &[Metric], prepared: &Prepared, out: &mut Output) -> Result<()> {
+        self.blocks_seen += 1;
         let wall = (self.cfg.clock == Clock::Wall).then(now_ns);
         if !prepared.is_empty() {
             self.choose_splitters((0..metrics.len()).map(|i| prepared.key(i)));
@@ -821,6 +840,13 @@ impl StreamSink for Aggregator {
             return Err(Error::internal("partial aggregate of another kind"));
         };
         self.first_block.get_or_insert((p.points, p.len()));
+        if self.blocks_seen == 0 {
+            // Before the stream reads the second block (it waits for the block size), so
+            // every later block is combined alike whichever thread takes it.
+            let many = many_series(p.points, p.len() as u64);
+            self.skip_lookups.store(many, Ordering::Release);
+        }
+        self.blocks_seen += 1;
         self.merge_partial(p, out)?;
         self.write_corrections(out)
     }
@@ -1162,16 +1188,17 @@ mod tests {
     }
 
     #[test]
-    fn blocks_grow_after_a_first_block_of_few_series() {
+    fn the_first_block_sets_block_size_and_lookups() {
         let line =
             |s: u32, i: u32| format!(r#"{{"name":"s{s}","kind":"gauge","value":{i},"ts":{i}}}"#);
-        for (series, grows) in [(10, true), (1000, false)] {
+        for (series, grows, skips) in [(10, true, false), (1500, false, false), (2000, false, true)]
+        {
             let cfg = AggConfig::default();
             let mut agg = Aggregator::new(cfg.clone());
             let mut combiner = partial::Combiner::pipelined(cfg, agg.hasher.clone());
             combiner.begin(None);
             let (mut dec, mut m) = (Decoder::default(), Metric::default());
-            for i in 0..1000 {
+            for i in 0..2000 {
                 dec.decode(line(i % series, i).as_bytes(), &mut m, || 0)
                     .unwrap();
                 assert!(combiner.add(&m));
@@ -1182,6 +1209,11 @@ mod tests {
             agg.combined(&mut *part, &mut out).unwrap();
             let want = grows.then_some(FEW_SERIES_BLOCK_BYTES);
             assert_eq!(agg.block_bytes_after_first(), want, "{series} series");
+            assert_eq!(
+                agg.skip_lookups.load(Ordering::Acquire),
+                skips,
+                "{series} series"
+            );
         }
     }
 

@@ -19,6 +19,8 @@ use crate::ndjson::decode::{number_f64, number_ts, number_value, Spans};
 use crate::stream::{Combine, Part};
 use crate::time::align_down;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// One (window, group) of a block.
 #[derive(Clone, Copy, Debug)]
@@ -245,20 +247,17 @@ pub struct Combiner {
     block: u32,
     /// The tags of the line read last by `direct::read`.
     tags: direct::Tags,
-    /// Whether this block's simple points get entries of their own, unlooked-up (see
-    /// `end`), and for how many blocks more.
+    /// Whether this block's simple points get entries of their own, not looked up, and
+    /// the stream's verdict on that (see `skip_lookups_after_first`).
     unlooked: bool,
-    unlooked_blocks: u32,
-    /// Every line goes to `direct::read` first, as when the shape cache rests (for tests).
+    skip_lookups: Arc<AtomicBool>,
+    /// Every line goes to `direct::read` first, as when the shape cache rests, and no
+    /// entry is looked up (for tests).
     direct_first: bool,
 }
 
-/// How many blocks in a row skip the entry lookup once a block showed it found almost
-/// nothing, before one block looks up again to see whether that is still so.
-const UNLOOKED_RUN: u32 = 16;
-
-/// Fewer points than this in a block say nothing about whether looking up pays.
-const MIN_LOOKED: u64 = 1024;
+/// Fewer points than this in a first block say nothing about whether looking up pays.
+pub const LOOKED_FIRST: u64 = 1024;
 
 /// Shapes a decoder thread remembers: enough for the series of a block several times over.
 /// Each costs its line, key and some 60 bytes.
@@ -385,7 +384,7 @@ impl Combiner {
             block: 0,
             tags: direct::Tags::default(),
             unlooked: false,
-            unlooked_blocks: 0,
+            skip_lookups: Arc::new(AtomicBool::new(false)),
             direct_first: false,
         }
     }
@@ -404,10 +403,21 @@ impl Combiner {
     #[cfg(test)]
     pub fn high_cardinality(cfg: AggConfig, hasher: KeyHasher) -> Combiner {
         Combiner {
-            unlooked: true,
-            unlooked_blocks: u32::MAX,
             direct_first: true,
             ..Combiner::pipelined(cfg, hasher)
+        }
+    }
+
+    /// A combiner whose blocks skip looking up entries once `skip` is set. When nearly
+    /// every simple point of a stream's first block got an entry of its own (many series,
+    /// each rarely twice in a block), looking entries up costs more than the merge saves:
+    /// each point then gets its own entry, and the merge adds up a series and window met
+    /// twice in a block in order, as it would the one entry. The verdict comes before the
+    /// second block is read, so a file's blocks are combined alike on any thread.
+    pub fn skip_lookups_after_first(self, skip: Arc<AtomicBool>) -> Combiner {
+        Combiner {
+            skip_lookups: skip,
+            ..self
         }
     }
 
@@ -561,11 +571,12 @@ impl Combiner {
         let late = w.start <= closed_by(p.max_at, &self.cfg);
         let keep = !(late && self.cfg.late == Late::Drop);
         // An entry a shape record names is this series' own; only its window and lateness
-        // may differ.
-        let known = p
-            .entries
-            .get(w.entry as usize)
-            .is_some_and(|e| e.start == w.start && e.late == late);
+        // may differ. Not looking up, every point gets its own entry: which lines the
+        // shape cache knows depends on the blocks its thread saw before.
+        let known = !self.unlooked
+            && p.entries
+                .get(w.entry as usize)
+                .is_some_and(|e| e.start == w.start && e.late == late);
         let (i, fresh) = if known {
             (w.entry as usize, false)
         } else {
@@ -668,6 +679,7 @@ impl Combine for Combiner {
         (self.probe, self.added) = (None, None);
         self.shapes.begin();
         self.block = self.block.wrapping_add(1);
+        self.unlooked = self.direct_first || self.skip_lookups.load(Ordering::Acquire);
         while let Some(w) = self.pending.pop_front() {
             self.keep_spare(w.key);
         }
@@ -784,21 +796,9 @@ impl Combine for Combiner {
         }
     }
 
-    /// Ends the block. When nearly every simple point of a block got an entry of its own
-    /// (a stream of many series, each rarely twice in a block), looking entries up costs
-    /// more than the merge saves, and the next `UNLOOKED_RUN` blocks skip it.
     fn end(&mut self) -> Part {
         self.drain();
         self.shapes.end_block();
-        if self.unlooked {
-            self.unlooked_blocks = self.unlooked_blocks.saturating_sub(1);
-            self.unlooked = self.unlooked_blocks > 0;
-        } else {
-            let (points, entries) = (self.part.points, self.part.len() as u64);
-            if points >= MIN_LOOKED && entries * 10 >= points * 9 {
-                (self.unlooked, self.unlooked_blocks) = (true, UNLOOKED_RUN);
-            }
-        }
         std::mem::take(&mut self.part) as Part
     }
 }

@@ -143,6 +143,7 @@ pub fn write_value(out: &mut Vec<u8>, v: Value) {
     }
 }
 
+#[inline]
 fn key(out: &mut Vec<u8>, k: &str) {
     out.extend_from_slice(b",\"");
     append(out, k.as_bytes());
