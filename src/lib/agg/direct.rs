@@ -13,7 +13,7 @@ use super::series::push_key_piece;
 use super::state::Sample;
 use crate::append::append_within;
 use crate::metric::{Kind, Temporality};
-use crate::ndjson::decode::{number_f64, number_ts, number_value};
+use crate::ndjson::decode::{number_f64, number_ts, number_value, POW10_U64};
 use crate::ndjson::scan::{leading_digits, scan, word};
 
 /// More tags than this and the line is declined (and decoded in full).
@@ -313,17 +313,6 @@ impl<'l> Reader<'l> {
     /// at a time; anything else is left to `number_ts`.
     #[inline(always)]
     fn ts(&mut self) -> Option<i64> {
-        const POW10: [u64; 9] = [
-            1,
-            10,
-            100,
-            1_000,
-            10_000,
-            100_000,
-            1_000_000,
-            10_000_000,
-            100_000_000,
-        ];
         let start = self.i;
         let (mut value, mut digits) = (0u64, 0usize);
         while let Some((n, v)) = leading_digits(self.b, start + digits) {
@@ -331,7 +320,7 @@ impl<'l> Reader<'l> {
             if digits + n > 19 {
                 break;
             }
-            value = value * POW10[n] + v;
+            value = value * POW10_U64[n] + v;
             digits += n;
             if n < 8 {
                 let plain = matches!(self.b.get(start + digits), Some(b',' | b'}'))

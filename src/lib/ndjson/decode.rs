@@ -598,7 +598,8 @@ fn digits(b: &[u8], mut i: usize, mut mant: u64) -> (usize, u64) {
     (i, mant)
 }
 
-const POW10_U64: [u64; 9] = [
+/// 10^n for the 0 to 8 digits `scan::leading_digits` reads at once.
+pub const POW10_U64: [u64; 9] = [
     1,
     10,
     100,
