@@ -13,7 +13,7 @@ use super::series::push_key_piece;
 use super::state::Sample;
 use crate::append::append_within;
 use crate::metric::{Kind, Temporality};
-use crate::ndjson::decode::{number_f64, number_ts, number_value, POW10_U64};
+use crate::ndjson::decode::{number_f64, number_ts, number_value, Field, POW10_U64};
 use crate::ndjson::scan::{leading_digits, scan, word};
 
 /// More tags than this and the line is declined (and decoded in full).
@@ -77,19 +77,6 @@ fn text(line: &[u8], (start, end): (u32, u32)) -> &[u8] {
     line.get(start as usize..end as usize).unwrap_or_default()
 }
 
-/// The fields a simple point's line may carry, each at most once.
-#[derive(Clone, Copy)]
-enum Field {
-    Name,
-    Kind,
-    Temporality,
-    Unit,
-    Value,
-    Values,
-    Ts,
-    Tags,
-}
-
 /// A field's key with its quotes and the `:` after it, and the byte its value opens with
 /// when that is fixed (`"`, `[`, `{`), as eight bytes: one compare finds the field.
 const fn key_word(text: &[u8; 8]) -> u64 {
@@ -126,12 +113,12 @@ pub fn read<'l>(line: &'l [u8], tags: &mut Tags) -> Option<Direct<'l>> {
     let mut r = Reader { b: line, i: 0 };
     let mut texts = Texts::default();
     tags.len = 0;
-    let mut seen = 0u8;
+    let mut seen = 0u32;
     r.byte(b'{')?;
     loop {
         let field = r.field()?;
         // A repeated field is left to the decoder, whose rule for it this need not copy.
-        let bit = 1u8 << field as u8;
+        let bit = 1u32 << field as u32;
         if seen & bit != 0 {
             return None;
         }
@@ -148,6 +135,8 @@ pub fn read<'l>(line: &'l [u8], tags: &mut Tags) -> Option<Direct<'l>> {
             }
             Field::Ts => texts.at = Some(r.ts()?),
             Field::Tags => tags.len = r.tags(&mut tags.tags)?,
+            // `Reader::field` finds only the fields of simple points.
+            _ => return None,
         }
         if !r.comma_or_end()? {
             break;
@@ -250,8 +239,8 @@ impl<'l> Reader<'l> {
         Some(more)
     }
 
-    /// The field whose key comes next, read with the `:` after it and the byte its value
-    /// opens with, where that is fixed.
+    /// The field whose key comes next, one a simple point's line may carry, read with the
+    /// `:` after it and the byte its value opens with, where that is fixed.
     #[inline(always)]
     fn field(&mut self) -> Option<Field> {
         let w = match self.b.get(self.i..self.i + 8) {

@@ -790,7 +790,7 @@ fn timestamp(c: &mut Cursor<'_>, name: &str) -> Result<i64> {
 
 /// The fields of a metric line.
 #[derive(Clone, Copy, Debug)]
-enum Field {
+pub(crate) enum Field {
     Name,
     Kind,
     Temporality,
