@@ -149,12 +149,48 @@ pub fn number_ts(text: &[u8]) -> Option<i64> {
 
 #[inline]
 fn whole_number(text: &[u8]) -> Option<Num> {
+    match plain_number(text) {
+        Some(n) => Some(n),
+        None => scanned_number(text),
+    }
+}
+
+#[inline(never)]
+fn scanned_number(text: &[u8]) -> Option<Num> {
     if !matches!(text.first(), Some(b'-' | b'0'..=b'9')) {
         return None;
     }
     let mut c = Cursor { b: text, i: 0 };
     let n = c.number().ok()?;
     (c.i == text.len()).then_some(n)
+}
+
+/// `text` read as `Cursor::number` reads it, when it is an integer of at most 19 digits
+/// or a decimal fraction without exponent whose digits fold exactly (the usual numbers);
+/// `None` for anything else, valid or not. Folding here, not through `NumText`, keeps
+/// the number in registers.
+#[inline(always)]
+fn plain_number(text: &[u8]) -> Option<Num> {
+    let negative = text.first() == Some(&b'-');
+    let from = negative as usize;
+    let (i, mant) = digits(text, from, 0);
+    let int_digits = i - from;
+    if int_digits == 0 || int_digits > 19 || (int_digits > 1 && text[from] == b'0') {
+        return None;
+    }
+    if i == text.len() {
+        return signed(mant, negative).map(Num::Int);
+    }
+    if text[i] != b'.' {
+        return None;
+    }
+    let (end, mant) = digits(text, i + 1, mant);
+    let frac = end - (i + 1);
+    if end != text.len() || frac == 0 || int_digits + frac > 19 || mant > 1 << 53 {
+        return None;
+    }
+    let f = mant as f64 / POW10[frac];
+    Some(Num::Float(if negative { -f } else { f }))
 }
 
 /// A key met before. Producers write keys in a fixed order, so checking whether the next key
@@ -1406,6 +1442,38 @@ mod tests {
                 assert_eq!(format!("{a:?}"), format!("{b:?}"), "round {round}: {line}");
             }
         }
+    }
+
+    #[test]
+    fn plain_numbers_read_as_scanned_ones() {
+        let mut seed = 0x0F1E_2D3C_4B5A_6978u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let alphabet = b"0123456789-.eE+x 0";
+        let (mut plain, mut declined) = (0, 0);
+        for _ in 0..200_000 {
+            let len = 1 + next(24) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|_| match next(4) {
+                    0 => alphabet[next(alphabet.len() as u64) as usize],
+                    _ => b'0' + next(10) as u8,
+                })
+                .collect();
+            let scanned = scanned_number(&text).map(|n| format!("{:?}", n.value()));
+            match plain_number(&text) {
+                Some(n) => {
+                    plain += 1;
+                    let got = Some(format!("{:?}", n.value()));
+                    assert_eq!(got, scanned, "{}", String::from_utf8_lossy(&text));
+                }
+                None => declined += 1,
+            }
+        }
+        assert!(plain > 10_000 && declined > 10_000, "{plain} {declined}");
     }
 
     #[test]
