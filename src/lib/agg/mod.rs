@@ -136,12 +136,6 @@ const MERGE_LOOKAHEAD: [(usize, series::Lookup); 3] = [
     (8, series::Lookup::Span),
     (4, series::Lookup::Bytes),
 ];
-/// Below this many series (in all shards) the tables stay in the CPU's caches and
-/// prefetching only costs.
-const PREFETCH_MIN: usize = 1 << 17;
-/// Lower than `PREFETCH_MIN` (the merge's): encoding reads whole keys, so it misses the
-/// CPU's caches once the keys outgrow the second-level cache, about 16K keys.
-const ENCODE_PREFETCH_MIN: usize = 1 << 14;
 /// Series per encoding job when a large window is written on several threads.
 const ENCODE_CHUNK: usize = 8192;
 /// Room reserved per group in an encoding job's buffer: about a summary line.
@@ -345,11 +339,8 @@ impl Aggregator {
         self.choose_splitters((0..p.len()).map(|i| p.key(i)));
         let closed = self.closed_through;
         if self.shards.len() == 1 || p.len() < self.parallel_merge_min {
-            let prefetch = self.series_count() >= PREFETCH_MIN;
             for i in 0..p.len() {
-                if prefetch {
-                    self.prefetch_merge(p, i);
-                }
+                self.prefetch_merge(p, i);
                 let st = p.take_state(i);
                 let s = self.shard_of(p.key(i));
                 self.shards[s].merge_entry(&self.cfg, p, i, st, closed);
@@ -393,7 +384,6 @@ impl Aggregator {
             per_shard[self.shard_of(p.key(i))].push((i, e.hash, e.start, st));
         }
         let (p_shared, cfg) = (&*p, &self.cfg);
-        let prefetch = self.series_count() >= PREFETCH_MIN;
         let jobs = self
             .shards
             .iter_mut()
@@ -401,9 +391,7 @@ impl Aggregator {
             .map(|(shard, mut entries)| {
                 move || {
                     for j in 0..entries.len() {
-                        if prefetch {
-                            prefetch_queued(shard, p_shared, &entries, j);
-                        }
+                        prefetch_queued(shard, p_shared, &entries, j);
                         let i = entries[j].0;
                         let st = entries[j].3.take();
                         shard.merge_entry(cfg, p_shared, i, st, closed);
@@ -496,7 +484,6 @@ impl Aggregator {
             .collect();
         let tables: Vec<&SeriesTable> = self.shards.iter().map(|s| &s.groups).collect();
         let cfg = &self.cfg;
-        let prefetch = self.series_count() >= ENCODE_PREFETCH_MIN;
         let done = Finished::new(chunks.len(), std::mem::take(&mut self.encode_bufs));
         let jobs: Vec<_> = chunks
             .into_iter()
@@ -505,7 +492,7 @@ impl Aggregator {
                 let (table, done) = (tables[s], &done);
                 move || {
                     let mut buf = done.spare(chunk.len() * LINE_BYTES_GUESS);
-                    let lines = encode_chunk(table, cfg, chunk, (span, prefetch), &mut buf);
+                    let lines = encode_chunk(table, cfg, chunk, span, &mut buf);
                     done.put(i, buf);
                     lines
                 }
@@ -535,12 +522,9 @@ impl Aggregator {
         out: &mut Output,
     ) -> Result<()> {
         let mut cache = LineCache::default();
-        let prefetch = self.series_count() >= ENCODE_PREFETCH_MIN;
         for (shard, mut part) in self.shards.iter_mut().zip(parts) {
             for i in 0..part.len() {
-                if prefetch {
-                    prefetch_ahead(&shard.groups, &part, i);
-                }
+                prefetch_ahead(&shard.groups, &part, i);
                 let (id, st) = (part[i].0, &mut *part[i].1);
                 let mut emitter = Emitter {
                     cfg: &self.cfg,
@@ -726,13 +710,13 @@ fn sort_windows<'w>(
 }
 
 /// Encodes a slice of one shard's groups of a window on an encoder thread into `buf`
-/// (prefetching keys and states ahead when the series outgrow the caches); returns the
-/// line count.
+/// (prefetching keys and states ahead: even ten thousand series' keys and states outgrow a
+/// core's own caches, which two decoder threads share); returns the line count.
 fn encode_chunk(
     table: &SeriesTable,
     cfg: &AggConfig,
     chunk: &mut [Sorted],
-    (span, prefetch): ((i64, i64, bool), bool),
+    span: (i64, i64, bool),
     buf: &mut Vec<u8>,
 ) -> Result<u64> {
     let mut totals = Totals::new();
@@ -746,9 +730,7 @@ fn encode_chunk(
     };
     let mut scratch = Metric::default();
     for i in 0..chunk.len() {
-        if prefetch {
-            prefetch_ahead(table, chunk, i);
-        }
+        prefetch_ahead(table, chunk, i);
         let (id, st) = &mut chunk[i];
         encode_group(table, &mut emitter, *id, st, &mut scratch, span)?;
     }
