@@ -236,7 +236,10 @@ pub fn run_with(
     out: &mut Output,
 ) -> Result<ReadStats> {
     let threads = opts.threads.max(1);
-    let pool = 2 * threads + 2;
+    // Blocks and batches in flight: one per decoder, one being read and one queued. Each
+    // block's buffer is as large as the sink's block size (16 MiB for tlm-agg on few
+    // series), so more would only add memory to fault in and zero.
+    let pool = threads + 2;
     let (to_main, from_workers) = bounded::<Msg>(pool);
     let (to_workers, blocks) = bounded::<Block>(pool);
     let (return_block, free_blocks) = bounded::<Block>(pool);
