@@ -13,8 +13,8 @@ use super::series::push_key_piece;
 use super::state::Sample;
 use crate::append::append_within;
 use crate::metric::{Kind, Temporality};
-use crate::ndjson::decode::{number_f64, number_ts, number_value, Field, POW10_U64};
-use crate::ndjson::scan::{leading_digits, scan, word};
+use crate::ndjson::decode::{number_f64, number_ts, number_value, Field};
+use crate::ndjson::scan::{leading_digits, scan, word, POW10_U64};
 
 /// More tags than this and the line is declined (and decoded in full).
 const MAX_TAGS: usize = 16;

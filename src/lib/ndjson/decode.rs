@@ -4,6 +4,7 @@
 //! buffers have grown), validates unknown fields fully and keeps them verbatim.
 
 use super::scan;
+use super::scan::POW10_U64;
 use crate::metric::{Kind, Metric, Short, Temporality, Value};
 use crate::time::parse_rfc3339;
 use std::fmt;
@@ -140,6 +141,9 @@ pub fn number_f64(text: &[u8]) -> Option<f64> {
 
 /// The Unix nanoseconds `text` is, all of it, as the decoder reads a `ts` written as a number.
 pub fn number_ts(text: &[u8]) -> Option<i64> {
+    if let Some(v) = scan::long_digits(text) {
+        return i64::try_from(v).ok();
+    }
     match whole_number(text)? {
         Num::Int(Value::U64(v)) if v <= i64::MAX as u64 => Some(v as i64),
         Num::Int(Value::I64(v)) => Some(v),
@@ -633,19 +637,6 @@ fn digits(b: &[u8], mut i: usize, mut mant: u64) -> (usize, u64) {
     }
     (i, mant)
 }
-
-/// 10^n for the 0 to 8 digits `scan::leading_digits` reads at once.
-pub const POW10_U64: [u64; 9] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-];
 
 /// Reads an exponent's sign and digits from `b[i]` on: where it ends, and its value.
 fn exponent(b: &[u8], mut i: usize) -> Option<(usize, i64)> {

@@ -107,6 +107,19 @@ pub fn find_zero(b: &[u8]) -> Option<usize> {
     b[at..].iter().position(|&c| c == 0).map(|i| at + i)
 }
 
+/// 10^n for the 0 to 8 digits `scan::leading_digits` reads at once.
+pub const POW10_U64: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
 /// Eight bytes as a little-endian word.
 #[inline(always)]
 pub fn word(chunk: &[u8]) -> u64 {
@@ -120,14 +133,8 @@ pub fn word(chunk: &[u8]) -> u64 {
 /// mispredict one). `None` when fewer than eight bytes remain.
 #[inline(always)]
 pub fn leading_digits(b: &[u8], i: usize) -> Option<(usize, u64)> {
-    const NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
     let w = word(b.get(i..i + 8)?);
-    // A digit has high nibble 3, and adding 6 keeps it 3. (A carry out of a byte can only
-    // spoil the bytes after a non-digit, which are not looked at.)
-    let not_digit =
-        ((w & NIBBLES) ^ ZEROS) | ((w.wrapping_add(0x0606_0606_0606_0606) & NIBBLES) ^ ZEROS);
-    let n = (not_digit.trailing_zeros() / 8) as usize;
+    let n = digit_count(w);
     // The digits move to the top, zeros shifting in below them as leading zero digits.
     // (Borrows only run from the bytes after the digits upwards, and are shifted out.)
     let digits = w
@@ -136,6 +143,56 @@ pub fn leading_digits(b: &[u8], i: usize) -> Option<(usize, u64)> {
         .unwrap_or(0);
     Some((n, eight_value(digits)))
 }
+
+/// The value of `text` when it is 8 to 19 ASCII digits without a leading zero (event
+/// times in nanoseconds have 19), read eight at a time, the last eight overlapping the
+/// ones before; `None` for anything else.
+#[inline]
+pub fn long_digits(text: &[u8]) -> Option<u64> {
+    let len = text.len();
+    if !(8..=19).contains(&len) || text[0] == b'0' {
+        return None;
+    }
+    let mut value = 0u64;
+    let mut i = 0;
+    while len - i > 8 {
+        let w = word(&text[i..i + 8]);
+        if digit_count(w) != 8 {
+            return None;
+        }
+        value = value * 100_000_000 + eight_value(w.wrapping_sub(ZEROS));
+        i += 8;
+    }
+    let w = word(&text[len - 8..]);
+    if digit_count(w) != 8 {
+        return None;
+    }
+    // The bytes already read become leading zero digits.
+    let fresh = len - i;
+    let kept = u64::MAX.checked_shl(8 * (8 - fresh) as u32).unwrap_or(0);
+    let tail = eight_value(w.wrapping_sub(ZEROS) & kept);
+    Some(value * POW10_U64[fresh] + tail)
+}
+
+/// How many of the eight bytes at `b[i]` are ASCII digits before the first that is not;
+/// `None` when fewer than eight bytes remain.
+#[inline(always)]
+pub fn leading_digit_count(b: &[u8], i: usize) -> Option<usize> {
+    Some(digit_count(word(b.get(i..i + 8)?)))
+}
+
+/// How many bytes of `w`, from the lowest, are ASCII digits before the first that is not.
+#[inline(always)]
+fn digit_count(w: u64) -> usize {
+    const NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    // A digit has high nibble 3, and adding 6 keeps it 3. (A carry out of a byte can only
+    // spoil the bytes after a non-digit, which are not looked at.)
+    let not_digit =
+        ((w & NIBBLES) ^ ZEROS) | ((w.wrapping_add(0x0606_0606_0606_0606) & NIBBLES) ^ ZEROS);
+    (not_digit.trailing_zeros() / 8) as usize
+}
+
+const ZEROS: u64 = 0x3030_3030_3030_3030;
 
 /// The value of eight decimal digits, one a byte, the first in the lowest byte: pairs, then
 /// quads, then the whole.
@@ -167,6 +224,41 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn long_digits_read_as_the_standard_library_does() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut read = 0;
+        for _ in 0..100_000 {
+            let len = 1 + next(22) as usize;
+            let mut text: Vec<u8> = (0..len).map(|_| b'0' + next(10) as u8).collect();
+            if next(4) == 0 {
+                let at = next(len as u64) as usize;
+                text[at] = b".-e9x"[next(5) as usize];
+            }
+            let plain = std::str::from_utf8(&text).unwrap_or_default();
+            let want = ((8..=19).contains(&len) && text[0] != b'0')
+                .then(|| plain.parse::<u64>().ok())
+                .flatten();
+            assert_eq!(long_digits(&text), want, "{plain}");
+            read += usize::from(want.is_some());
+        }
+        assert!(read > 10_000, "{read}");
+        assert_eq!(
+            long_digits(b"1700000000000000000"),
+            Some(1_700_000_000_000_000_000)
+        );
+        assert_eq!(
+            long_digits(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
     }
 
     #[test]

@@ -4,13 +4,14 @@
 //! the numbers and comparing the rest of the line with the earlier one can replace decoding
 //! the whole line (`crate::agg::shapes` keeps such lines).
 //!
-//! A line's holes are found by searching for `"value` and `"ts":`, which could also match
-//! inside a string or a nested object. So a shape is only learned from a line whose decoder
-//! found its top-level `value`/`values` and `ts` at exactly those bytes (`Spans`): every
-//! line that equals it outside the holes, with a plain JSON number in each, then decodes
-//! to the same metric but for those numbers.
+//! A line's holes are found by searching for `"value`, and for `"ts":` unless it follows
+//! the value, which could also match inside a string or a nested object. So a shape is
+//! only learned from a line whose decoder found its top-level `value`/`values` and `ts` at
+//! exactly those bytes (`Spans`): every line that equals it outside the holes, with a
+//! plain JSON number in each, then decodes to the same metric but for those numbers.
 
 use super::decode::Spans;
+use super::scan;
 use memchr::memmem::Finder;
 
 /// Where a line's value sits.
@@ -104,23 +105,40 @@ impl HoleFinder {
             _ => return None,
         };
         let value = number_run(line, start)?;
-        if slot == Slot::Values && line.get(value.1 as usize) != Some(&b']') {
-            return None;
+        let mut after = value.1 as usize;
+        if slot == Slot::Values {
+            if line.get(after) != Some(&b']') {
+                return None;
+            }
+            after += 1;
         }
-        let ts = number_run(line, self.ts.find(line)? + 5)?;
+        // Writers put `ts` right after the value; otherwise the first `"ts":` is taken.
+        let ts_key = match line.get(after..after + 6) {
+            Some(b",\"ts\":") => after + 1,
+            _ => self.ts.find(line)?,
+        };
+        let ts = number_run(line, ts_key + 5)?;
         Some(Holes { slot, value, ts })
     }
 }
 
-/// The non-empty run of characters that can make up a JSON number starting at `start`.
+/// The non-empty run of characters that can make up a JSON number starting at `start`:
+/// digits eight at a time, then byte by byte whatever else a number holds.
 fn number_run(line: &[u8], start: usize) -> Option<(u16, u16)> {
-    let len = line
-        .get(start..)?
+    let mut end = start;
+    while let Some(n) = scan::leading_digit_count(line, end) {
+        end += n;
+        if n < 8 {
+            break;
+        }
+    }
+    end += line
+        .get(end..)?
         .iter()
         .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-        .unwrap_or(line.len() - start);
+        .unwrap_or(line.len() - end);
     // Lines are at most 64 KiB here (see `holes`).
-    (len > 0).then_some((start as u16, (start + len) as u16))
+    (end > start).then_some((start as u16, end as u16))
 }
 
 #[cfg(test)]
@@ -172,6 +190,22 @@ mod tests {
         assert_eq!(h.slot, Slot::Values);
         assert_eq!(Holes::text(line.as_bytes(), h.value), b"2.5");
         assert!(holes(r#"{"name":"d","kind":"distribution","values":[1,2],"ts":5}"#).is_none());
+    }
+
+    #[test]
+    fn ts_is_taken_after_the_value_or_searched_for() {
+        for (line, ts) in [
+            (
+                r#"{"name":"x","value":1,"ts":12345678901,"tags":{}}"#,
+                "12345678901",
+            ),
+            (r#"{"name":"d","values":[2.5],"ts":7}"#, "7"),
+            (r#"{"ts":5,"name":"x","kind":"gauge","value":1}"#, "5"),
+            (r#"{"name":"x","value":1,"unit":"s","ts":99}"#, "99"),
+        ] {
+            let h = holes(line).unwrap();
+            assert_eq!(Holes::text(line.as_bytes(), h.ts), ts.as_bytes(), "{line}");
+        }
     }
 
     #[test]
