@@ -408,11 +408,12 @@ impl Combiner {
         }
     }
 
-    /// A combiner whose blocks skip looking up entries once `skip` is set. When nearly
-    /// every simple point of a stream's first block got an entry of its own (many series,
-    /// each rarely twice in a block), looking entries up costs more than the merge saves:
-    /// each point then gets its own entry, and the merge adds up a series and window met
-    /// twice in a block in order, as it would the one entry. The verdict comes before the
+    /// A combiner whose blocks skip looking up entries, and leave the shape cache aside,
+    /// once `skip` is set. When nearly every simple point of a stream's first block got an
+    /// entry of its own (many series, each rarely twice in a block), looking entries up
+    /// costs more than the merge saves: each point then gets its own entry, and the merge
+    /// adds up a series and window met twice in a block in order, as it would the one
+    /// entry. The verdict comes before the
     /// second block is read, so a file's blocks are combined alike on any thread.
     pub fn skip_lookups_after_first(self, skip: Arc<AtomicBool>) -> Combiner {
         Combiner {
@@ -713,7 +714,7 @@ impl Combine for Combiner {
     }
 
     fn lines_ahead(&self) -> usize {
-        if self.pipelined && !self.shapes.resting() {
+        if self.pipelined && !self.shapes.resting() && !self.unlooked {
             AHEAD
         } else {
             0
@@ -731,7 +732,9 @@ impl Combine for Combiner {
         if !self.pipelined {
             return false;
         }
-        if self.shapes.resting() || self.direct_first {
+        // A stream of many series (`unlooked`) has far more than the cache holds: its
+        // lines would only be decoded in full to be learned, for blocks that hit no more.
+        if self.shapes.resting() || self.unlooked {
             return self.add_direct(line);
         }
         let (shape, known, value, ts) = match self.shapes.look_up(line) {
@@ -1080,6 +1083,25 @@ mod tests {
         // Learned: c, g, g2, d, skipped, cum. Not: a second value or ts field (g3, g5),
         // whitespace (g4), two values (d2), or both value and values (d3).
         assert_eq!(c.shapes.len(), 6);
+    }
+
+    #[test]
+    fn a_stream_of_many_series_leaves_the_shape_cache_aside() {
+        let line = br#"{"name":"g","kind":"gauge","value":1,"ts":1,"tags":{"h":"a"}}"#;
+        let skip = Arc::new(AtomicBool::new(false));
+        let mut c = Combiner::pipelined(AggConfig::default(), KeyHasher::random())
+            .skip_lookups_after_first(skip.clone());
+        c.begin(None);
+        // A line the cache has not seen is decoded in full, to be learned.
+        assert_eq!(c.lines_ahead(), AHEAD);
+        c.look_ahead(line);
+        assert!(!c.add_line(line));
+        c.end();
+        skip.store(true, Ordering::Release);
+        c.begin(None);
+        assert_eq!(c.lines_ahead(), 0);
+        assert!(c.add_line(line), "read straight into its key");
+        assert_eq!(c.end().downcast::<Partial>().map(|p| p.len()).ok(), Some(1));
     }
 
     #[test]
