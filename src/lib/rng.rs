@@ -11,6 +11,16 @@ impl XorShift {
         XorShift(seed | 1)
     }
 
+    /// Seeded with `seed`, for draws that repeat from run to run (tests).
+    pub fn with_seed(seed: u64) -> XorShift {
+        XorShift(seed | 1)
+    }
+
+    /// A number in [0, n), `n` > 0.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;

@@ -1437,13 +1437,8 @@ mod tests {
 
     #[test]
     fn plain_numbers_read_as_scanned_ones() {
-        let mut seed = 0x0F1E_2D3C_4B5A_6978u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = crate::rng::XorShift::with_seed(0x0F1E_2D3C_4B5A_6978);
+        let mut next = |n: u64| rng.below(n);
         let alphabet = b"0123456789-.eE+x 0";
         let (mut plain, mut declined) = (0, 0);
         for _ in 0..200_000 {

@@ -228,13 +228,8 @@ mod tests {
 
     #[test]
     fn long_digits_read_as_the_standard_library_does() {
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = crate::rng::XorShift::with_seed(0x2545_F491_4F6C_DD1D);
+        let mut next = |n: u64| rng.below(n);
         let mut read = 0;
         for _ in 0..100_000 {
             let len = 1 + next(22) as usize;
