@@ -251,9 +251,6 @@ pub struct Combiner {
     /// the stream's verdict on that (see `skip_lookups_after_first`).
     unlooked: bool,
     skip_lookups: Arc<AtomicBool>,
-    /// Every line goes to `direct::read` first, as when the shape cache rests, and no
-    /// entry is looked up (for tests).
-    direct_first: bool,
 }
 
 /// Fewer points than this in a first block say nothing about whether looking up pays.
@@ -385,7 +382,6 @@ impl Combiner {
             tags: direct::Tags::default(),
             unlooked: false,
             skip_lookups: Arc::new(AtomicBool::new(false)),
-            direct_first: false,
         }
     }
 
@@ -402,10 +398,7 @@ impl Combiner {
     /// into their keys and entries not looked up, from the first block on.
     #[cfg(test)]
     pub fn high_cardinality(cfg: AggConfig, hasher: KeyHasher) -> Combiner {
-        Combiner {
-            direct_first: true,
-            ..Combiner::pipelined(cfg, hasher)
-        }
+        Combiner::pipelined(cfg, hasher).skip_lookups_after_first(Arc::new(AtomicBool::new(true)))
     }
 
     /// A combiner whose blocks skip looking up entries, and leave the shape cache aside,
@@ -413,8 +406,8 @@ impl Combiner {
     /// entry of its own (many series, each rarely twice in a block), looking entries up
     /// costs more than the merge saves: each point then gets its own entry, and the merge
     /// adds up a series and window met twice in a block in order, as it would the one
-    /// entry. The verdict comes before the
-    /// second block is read, so a file's blocks are combined alike on any thread.
+    /// entry. The verdict comes before the second block is read, so a file's blocks are
+    /// combined alike on any thread.
     pub fn skip_lookups_after_first(self, skip: Arc<AtomicBool>) -> Combiner {
         Combiner {
             skip_lookups: skip,
@@ -680,7 +673,7 @@ impl Combine for Combiner {
         (self.probe, self.added) = (None, None);
         self.shapes.begin();
         self.block = self.block.wrapping_add(1);
-        self.unlooked = self.direct_first || self.skip_lookups.load(Ordering::Acquire);
+        self.unlooked = self.skip_lookups.load(Ordering::Acquire);
         while let Some(w) = self.pending.pop_front() {
             self.keep_spare(w.key);
         }
