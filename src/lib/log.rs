@@ -120,13 +120,31 @@ fn push_json_string(line: &mut String, v: &str) {
 /// Renders one log line (without the newline).
 pub fn render(level: Level, event: &str, fields: &[(&str, &dyn Display)]) -> String {
     let ts = format_rfc3339_ms(now_ns());
+    render_with(Some(&ts), level, event, fields)
+}
+
+/// Renders a log line written later from a signal handler, where the time cannot be
+/// read and formatted: it has no `ts`.
+pub fn render_untimed(level: Level, event: &str, fields: &[(&str, &dyn Display)]) -> String {
+    render_with(None, level, event, fields)
+}
+
+fn render_with(
+    ts: Option<&str>,
+    level: Level,
+    event: &str,
+    fields: &[(&str, &dyn Display)],
+) -> String {
     let json = FORMAT.load(Ordering::Relaxed) == 1;
+    let ts = ts.unwrap_or_default();
     let base: [(&str, &dyn Display); 4] = [
         ("ts", &ts),
         ("level", &level.as_str()),
         ("tool", &tool()),
         ("event", &event),
     ];
+    let skip = usize::from(ts.is_empty());
+    let base = &base[skip..];
     let mut line = String::with_capacity(128);
     if json {
         line.push('{');

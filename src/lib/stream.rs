@@ -7,6 +7,7 @@
 //! loop, so SIGINT/SIGTERM flush what is buffered before the command exits.
 
 use crate::error::{Error, Exit, Result};
+use crate::io::mapped::Mapping;
 use crate::io::{Input, Output};
 use crate::log::RateLimit;
 use crate::metric::Metric;
@@ -16,7 +17,7 @@ use crate::signals::Signals;
 use crate::time::now_ns;
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -172,8 +173,9 @@ pub struct ReadStats {
     pub bad_lines: u64,
 }
 
-/// Whole lines of one input, as read: `(line number, start, end)`, end `u32::MAX` for a line
-/// over the length limit.
+/// Whole lines of one input: read into `data` and split by the reader into `lines`
+/// (`(line number, start, end)`, end `u32::MAX` for a line over the length limit), or a
+/// range of a mapped file, which the decoder splits itself (`Block::lines`).
 #[derive(Default)]
 struct Block {
     seq: u64,
@@ -182,15 +184,109 @@ struct Block {
     lines: Vec<(u64, u32, u32)>,
     /// The line length limit, for the reason given for over-long lines.
     limit: usize,
+    mapped: Option<MappedRange>,
+}
+
+/// Bytes `from..to` of input number `input`, mapped; they end with a newline, or at the
+/// end of the file.
+struct MappedRange {
+    map: Arc<Mapping>,
+    from: u64,
+    to: u64,
+    input: usize,
 }
 
 const TOO_LONG: u32 = u32::MAX;
 
 impl Block {
-    /// The bytes of a line of this block; `None` for an over-long one.
-    fn line(&self, (_, start, end): (u64, u32, u32)) -> Option<&[u8]> {
-        (end != TOO_LONG).then(|| &self.data.text()[start as usize..end as usize])
+    /// The bytes the block's lines are ranges of.
+    fn text(&self) -> &[u8] {
+        match &self.mapped {
+            Some(r) => r.map.bytes(r.from, r.to),
+            None => self.data.text(),
+        }
     }
+
+    /// The block's lines in order. Those of a mapped range are numbered from 1 within it.
+    fn lines(&self) -> Lines<'_> {
+        match &self.mapped {
+            Some(_) => Lines::Split(Splitter {
+                text: self.text(),
+                at: 0,
+                no: 0,
+                max_line: self.limit,
+            }),
+            None => Lines::Listed(self.lines.iter()),
+        }
+    }
+}
+
+/// A block's lines: as the reader listed them, or split from a mapped range here.
+enum Lines<'b> {
+    Listed(std::slice::Iter<'b, (u64, u32, u32)>),
+    Split(Splitter<'b>),
+}
+
+impl Lines<'_> {
+    /// How many line numbers the lines given so far took (empty lines included): what a
+    /// mapped block adds to the line numbers of the blocks after it.
+    fn numbered(&self) -> u64 {
+        match self {
+            Lines::Listed(_) => 0,
+            Lines::Split(s) => s.no,
+        }
+    }
+}
+
+impl Iterator for Lines<'_> {
+    type Item = (u64, u32, u32);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Lines::Listed(it) => it.next().copied(),
+            Lines::Split(s) => s.next(),
+        }
+    }
+}
+
+/// Splits a mapped range into lines as `LineReader` does a stream: every newline ends a
+/// numbered line, empty lines (and a lone `\r`) are skipped, a line over `max_line` bytes
+/// is given as over-long, and a last line may lack its newline.
+struct Splitter<'b> {
+    text: &'b [u8],
+    at: usize,
+    no: u64,
+    max_line: usize,
+}
+
+impl Iterator for Splitter<'_> {
+    type Item = (u64, u32, u32);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.at < self.text.len() {
+            let start = self.at;
+            let end =
+                memchr::memchr(b'\n', &self.text[start..]).map_or(self.text.len(), |p| start + p);
+            self.at = end + 1;
+            self.no += 1;
+            let line = &self.text[start..end];
+            if line.len() > self.max_line || end > u32::MAX as usize {
+                return Some((self.no, 0, TOO_LONG));
+            }
+            if !line.is_empty() && line != b"\r" {
+                return Some((self.no, start as u32, end as u32));
+            }
+        }
+        None
+    }
+}
+
+/// The bytes of a line of a block's `text`; `None` for an over-long one.
+#[inline]
+fn line_of(text: &[u8], (_, start, end): (u64, u32, u32)) -> Option<&[u8]> {
+    (end != TOO_LONG).then(|| &text[start as usize..end as usize])
 }
 
 #[derive(Default)]
@@ -206,6 +302,10 @@ struct Batch {
     /// The block's partial result when a `Combine` hook folded it (then `len` is 0).
     part: Option<Part>,
     combined: bool,
+    /// For a mapped block: its input and how many line numbers it took. Its line numbers
+    /// (in `errors`) count from the start of the block, and the command's thread, which
+    /// sees the blocks in order, adds the lines of the blocks before it.
+    numbering: Option<(usize, u64)>,
 }
 
 enum Msg {
@@ -285,6 +385,7 @@ pub fn run_with(
         pending: BTreeMap::new(),
         next: 0,
         total: None,
+        line_numbers: LineNumbers::new(),
     };
     let outcome = state.serve(&from_workers, &return_batch, sink, out);
     if let Err(e) = outcome {
@@ -316,6 +417,36 @@ struct MainLoop<'a> {
     pending: BTreeMap<u64, Batch>,
     next: u64,
     total: Option<u64>,
+    line_numbers: LineNumbers,
+}
+
+/// Where the line numbers of a mapped block start: after the lines of the blocks of its
+/// input before it, which the command's thread sees in order.
+struct LineNumbers {
+    input: usize,
+    taken: u64,
+}
+
+impl LineNumbers {
+    fn new() -> LineNumbers {
+        LineNumbers {
+            input: usize::MAX,
+            taken: 0,
+        }
+    }
+
+    /// What to add to the line numbers of the next block, given its `Batch::numbering`.
+    fn base(&mut self, numbering: Option<(usize, u64)>) -> u64 {
+        let Some((input, numbered)) = numbering else {
+            return 0;
+        };
+        if self.input != input {
+            (self.input, self.taken) = (input, 0);
+        }
+        let base = self.taken;
+        self.taken += numbered;
+        base
+    }
 }
 
 impl MainLoop<'_> {
@@ -372,11 +503,12 @@ impl MainLoop<'_> {
     fn handle(&mut self, b: &mut Batch, sink: &mut dyn StreamSink, out: &mut Output) -> Result<()> {
         self.stats.lines += b.lines;
         self.stats.metrics += b.len as u64;
+        let base = self.line_numbers.base(b.numbering);
         for (line_no, reason) in &b.errors {
             self.stats.bad_lines += 1;
             bad_line(
                 &b.label,
-                *line_no,
+                base + *line_no,
                 reason,
                 self.opts.strict,
                 &mut self.limit,
@@ -415,67 +547,169 @@ struct BlockSizes {
 /// Cuts every input into blocks of whole lines; returns how many blocks were sent.
 fn read_blocks(
     inputs: &[Input],
-    mut sizes: BlockSizes,
+    sizes: BlockSizes,
     to_workers: &Sender<Block>,
     free: &Receiver<Block>,
 ) -> (u64, Result<()>) {
-    let mut seq = 0;
-    // A block that received no whole line is refilled rather than sent, so none leaves the pool.
-    let mut spare: Option<Block> = None;
-    for input in inputs {
+    let mut reader = Reader {
+        sizes,
+        to_workers,
+        free,
+        seq: 0,
+        spare: None,
+    };
+    let result = inputs
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, input)| reader.read_input(i, input));
+    let result = match result {
+        Err(Stop::Error(e)) => Err(e),
+        Ok(()) | Err(Stop::Closed) => Ok(()),
+    };
+    (reader.seq, result)
+}
+
+/// Why the reader stopped early.
+enum Stop {
+    Error(Error),
+    /// Nobody takes blocks any more (the command is ending).
+    Closed,
+}
+
+/// The reader thread's state across inputs.
+struct Reader<'a> {
+    sizes: BlockSizes,
+    to_workers: &'a Sender<Block>,
+    free: &'a Receiver<Block>,
+    seq: u64,
+    /// A block that received no whole line is refilled rather than sent, so none leaves
+    /// the pool.
+    spare: Option<Block>,
+}
+
+impl Reader<'_> {
+    fn read_input(&mut self, index: usize, input: &Input) -> std::result::Result<(), Stop> {
         let label: Arc<str> = input.label().into();
-        let (src, ready) = match input.open_polled() {
-            Ok(opened) => opened,
-            Err(e) => return (seq, Err(e)),
-        };
-        let mut lines = LineReader::new(src, sizes.max_line);
-        loop {
-            let mut block = match spare.take() {
-                Some(b) => b,
-                None => match free.recv() {
-                    Ok(b) => b,
-                    Err(_) => return (seq, Ok(())),
-                },
-            };
-            (block.seq, block.label, block.limit) = (seq, label.clone(), sizes.max_line);
-            lines.begin(&mut block.data);
-            block.lines.clear();
-            let filled = fill_block(&mut lines, &mut block, &sizes, &ready);
-            lines.end(&mut block.data);
-            let more = match filled {
-                Ok(more) => more,
-                Err(e) => {
-                    return (
-                        seq,
-                        Err(Error::new(Exit::Io, format!("reading {label}: {e}"))),
-                    )
-                }
-            };
-            if let Some(read) = &sizes.read {
-                read.fetch_add(
-                    block.data.text().len() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-            }
-            if block.lines.is_empty() {
-                spare = Some(block);
-            } else {
-                if to_workers.send(block).is_err() {
-                    return (seq, Ok(()));
-                }
-                seq += 1;
-                if seq == 1 {
-                    if let Some(size) = sizes.after_first.as_ref().and_then(|r| r.recv().ok()) {
-                        sizes.target = size;
+        match input.open_for_blocks().map_err(Stop::Error)? {
+            crate::io::Opened::Regular(file, from, len) => {
+                match Mapping::of(&file, from, len, &label) {
+                    Some(map) => self.read_mapped(index, &label, &file, from, map),
+                    None => {
+                        self.read_stream(&label, Box::new(file), crate::io::Readiness::always())
                     }
                 }
             }
+            crate::io::Opened::Stream(src, ready) => self.read_stream(&label, src, ready),
+        }
+    }
+
+    fn take_block(&mut self, label: &Arc<str>) -> std::result::Result<Block, Stop> {
+        let mut block = match self.spare.take() {
+            Some(b) => b,
+            None => self.free.recv().map_err(|_| Stop::Closed)?,
+        };
+        (block.seq, block.label, block.limit) = (self.seq, label.clone(), self.sizes.max_line);
+        block.mapped = None;
+        block.lines.clear();
+        Ok(block)
+    }
+
+    fn send(&mut self, block: Block, bytes: usize) -> std::result::Result<(), Stop> {
+        if let Some(read) = &self.sizes.read {
+            read.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.to_workers.send(block).map_err(|_| Stop::Closed)?;
+        self.seq += 1;
+        if self.seq == 1 {
+            if let Some(size) = self.sizes.after_first.as_ref().and_then(|r| r.recv().ok()) {
+                self.sizes.target = size;
+            }
+        }
+        Ok(())
+    }
+
+    /// A regular file, mapped: blocks are ranges of it that end with a newline, and the
+    /// decoders split them into lines. A file that grew while it was read is mapped again
+    /// from where the last block ended, as a read would go on to its new end.
+    fn read_mapped(
+        &mut self,
+        index: usize,
+        label: &Arc<str>,
+        file: &std::fs::File,
+        mut pos: u64,
+        mut map: Arc<Mapping>,
+    ) -> std::result::Result<(), Stop> {
+        loop {
+            let target = self.sizes.target.clamp(1, 1 << 30) as u64;
+            let to = match cut_after(&map, pos, target) {
+                Some(to) => to,
+                None => {
+                    let now = file.metadata().map(|m| m.len()).unwrap_or(0);
+                    if now > map.end() {
+                        if let Some(grown) = Mapping::of(file, pos, now, label) {
+                            map = grown;
+                            continue;
+                        }
+                    }
+                    if pos >= map.end() {
+                        // Where reads would have left the offset: standard input may be
+                        // read on by the next command.
+                        let mut offset = file;
+                        let _ = std::io::Seek::seek(&mut offset, std::io::SeekFrom::Start(pos));
+                        return Ok(());
+                    }
+                    map.end()
+                }
+            };
+            let mut block = self.take_block(label)?;
+            map.populate(pos, to);
+            block.mapped = Some(MappedRange {
+                map: map.clone(),
+                from: pos,
+                to,
+                input: index,
+            });
+            self.send(block, (to - pos) as usize)?;
+            pos = to;
+        }
+    }
+
+    fn read_stream(
+        &mut self,
+        label: &Arc<str>,
+        src: Box<dyn std::io::Read + Send>,
+        ready: crate::io::Readiness,
+    ) -> std::result::Result<(), Stop> {
+        let mut lines = LineReader::new(src, self.sizes.max_line);
+        loop {
+            let mut block = self.take_block(label)?;
+            lines.begin(&mut block.data);
+            let filled = fill_block(&mut lines, &mut block, &self.sizes, &ready);
+            lines.end(&mut block.data);
+            let more = filled
+                .map_err(|e| Stop::Error(Error::new(Exit::Io, format!("reading {label}: {e}"))))?;
+            if block.lines.is_empty() {
+                self.spare = Some(block);
+            } else {
+                let bytes = block.data.text().len();
+                self.send(block, bytes)?;
+            }
             if !more {
-                break;
+                return Ok(());
             }
         }
     }
-    (seq, Ok(()))
+}
+
+/// Where a block of about `target` bytes from `pos` ends: just past the last newline
+/// within `target` bytes, or past the first one after that when a line is longer. `None`
+/// when no newline follows `pos` in the mapping.
+fn cut_after(map: &Mapping, pos: u64, target: u64) -> Option<u64> {
+    let limit = pos.saturating_add(target).min(map.end());
+    if let Some(i) = memchr::memrchr(b'\n', map.bytes(pos, limit)) {
+        return Some(pos + i as u64 + 1);
+    }
+    memchr::memchr(b'\n', map.bytes(limit, map.end())).map(|i| limit + i as u64 + 1)
 }
 
 /// Reads into `block` until it holds `target` bytes, the input ends (false), or a live
@@ -530,11 +764,15 @@ fn decode_blocks(
         let Ok(block) = blocks.recv() else {
             return;
         };
-        (batch.seq, batch.label, batch.len, batch.lines) =
-            (block.seq, block.label.clone(), 0, block.lines.len() as u64);
+        (batch.seq, batch.label, batch.len) = (block.seq, block.label.clone(), 0);
         batch.combined = false;
-        if !work.combine_block(&block, &mut batch) {
-            work.decode_block(&block, &mut batch);
+        let lines = match work.combine_block(&block, &mut batch) {
+            Some(lines) => lines,
+            None => work.decode_block(&block, &mut batch),
+        };
+        (batch.lines, batch.numbering) = lines;
+        if let Some(r) = &block.mapped {
+            r.map.release(r.from, r.to);
         }
         let _ = return_block.send(block);
         if to_main.send(Msg::Batch(batch)).is_err() {
@@ -543,35 +781,56 @@ fn decode_blocks(
     }
 }
 
+/// Lines of a block, and for a mapped one its input and the line numbers it took.
+type Counted = (u64, Option<(usize, u64)>);
+
+fn counted(block: &Block, lines: u64, split: &Lines) -> Counted {
+    let numbering = block.mapped.as_ref().map(|r| (r.input, split.numbered()));
+    (lines, numbering)
+}
+
 impl Work {
-    /// Folds the block with the `Combine` hook; false when there is none or it declined.
-    fn combine_block(&mut self, block: &Block, batch: &mut Batch) -> bool {
-        let Some(combine) = self.combine.as_mut() else {
-            return false;
-        };
+    /// Folds the block with the `Combine` hook; `None` when there is none or it declined.
+    fn combine_block(&mut self, block: &Block, batch: &mut Batch) -> Option<Counted> {
+        let combine = self.combine.as_mut()?;
         batch.errors.clear();
         combine.begin(batch.part.take());
         if batch.metrics.is_empty() {
             batch.metrics.push(Metric::default());
         }
         let m = &mut batch.metrics[0];
-        let mut folded = true;
+        let (text, limit) = (block.text(), block.limit);
+        let mut lines = block.lines();
+        // Each line is shown to `look_ahead` this many lines before it is folded.
         let ahead = combine.lines_ahead();
-        let text = |i: usize| {
-            let line = *block.lines.get(i)?;
-            Some(block.line(line).unwrap_or_default())
-        };
-        for next in (0..ahead).filter_map(text) {
-            combine.look_ahead(next);
+        let mut upcoming: VecDeque<(u64, u32, u32)> = VecDeque::with_capacity(ahead + 1);
+        for line in lines.by_ref().take(ahead) {
+            combine.look_ahead(line_of(text, line).unwrap_or_default());
+            upcoming.push_back(line);
         }
-        for (i, &line) in block.lines.iter().enumerate() {
-            if let Some(next) = text(i + ahead).filter(|_| ahead > 0) {
-                combine.look_ahead(next);
-            }
+        let mut folded = true;
+        let mut count = 0;
+        loop {
+            let line = match upcoming.pop_front() {
+                Some(line) => {
+                    if let Some(next) = lines.next() {
+                        combine.look_ahead(line_of(text, next).unwrap_or_default());
+                        upcoming.push_back(next);
+                    }
+                    line
+                }
+                None if ahead == 0 => match lines.next() {
+                    Some(line) => line,
+                    None => break,
+                },
+                None => break,
+            };
+            count += 1;
             if !fold_line(
                 &mut self.decoder,
                 combine.as_mut(),
-                block,
+                text,
+                limit,
                 line,
                 m,
                 &mut batch.errors,
@@ -582,18 +841,22 @@ impl Work {
         }
         batch.part = Some(combine.end());
         batch.combined = folded;
-        folded
+        folded.then(|| counted(block, count, &lines))
     }
 
-    fn decode_block(&mut self, block: &Block, batch: &mut Batch) {
+    fn decode_block(&mut self, block: &Block, batch: &mut Batch) -> Counted {
         batch.errors.clear();
         batch.prepared.clear();
-        for &line in &block.lines {
+        let (text, limit) = (block.text(), block.limit);
+        let mut lines = block.lines();
+        let mut count = 0;
+        for line in lines.by_ref() {
+            count += 1;
             if batch.len == batch.metrics.len() {
                 batch.metrics.push(Metric::default());
             }
             let m = &mut batch.metrics[batch.len];
-            if !decode_line(&mut self.decoder, block, line, m, &mut batch.errors) {
+            if !decode_line(&mut self.decoder, text, limit, line, m, &mut batch.errors) {
                 continue;
             }
             if let Some(p) = self.prepare.as_mut() {
@@ -603,22 +866,24 @@ impl Work {
             }
             batch.len += 1;
         }
+        counted(block, count, &lines)
     }
 }
 
-/// Folds one line of `block` in: placed by the combiner as it stands when it knows the line,
-/// else decoded into `m` (a bad line goes to `errors`) and added. False when the combiner
-/// declined the block.
+/// Folds one line of a block's `text` in: placed by the combiner as it stands when it knows
+/// the line, else decoded into `m` (a bad line goes to `errors`) and added. False when the
+/// combiner declined the block.
 fn fold_line(
     decoder: &mut Decoder,
     combine: &mut dyn Combine,
-    block: &Block,
+    text: &[u8],
+    limit: usize,
     line: (u64, u32, u32),
     m: &mut Metric,
     errors: &mut Vec<(u64, String)>,
 ) -> bool {
-    let bytes = block.line(line).unwrap_or_default();
-    if combine.add_line(bytes) || !decode_line(decoder, block, line, m, errors) {
+    let bytes = line_of(text, line).unwrap_or_default();
+    if combine.add_line(bytes) || !decode_line(decoder, text, limit, line, m, errors) {
         return true;
     }
     if !combine.add(m) {
@@ -630,17 +895,19 @@ fn fold_line(
     true
 }
 
-/// Decodes one line of `block` into `m`; a bad or over-long line goes to `errors` (false).
+/// Decodes one line of a block's `text` into `m`; a bad or over-long line goes to `errors`
+/// (false).
 fn decode_line(
     decoder: &mut Decoder,
-    block: &Block,
+    text: &[u8],
+    limit: usize,
     line: (u64, u32, u32),
     m: &mut Metric,
     errors: &mut Vec<(u64, String)>,
 ) -> bool {
     let no = line.0;
-    let Some(bytes) = block.line(line) else {
-        errors.push((no, LineError::TooLong { limit: block.limit }.to_string()));
+    let Some(bytes) = line_of(text, line) else {
+        errors.push((no, LineError::TooLong { limit }.to_string()));
         return false;
     };
     match decoder.decode(bytes, m, now_ns) {
@@ -804,6 +1071,166 @@ mod tests {
         let patient = blocks_from_a_slow_pipe(Duration::from_secs(5));
         assert!(eager >= 5, "{eager}");
         assert!(patient <= 2, "{patient}");
+    }
+
+    /// Every line of `inputs` as the reader and the decoders see it, in blocks of about
+    /// `target` bytes: (input, line number, text or `None` when over-long), numbers made
+    /// absolute as the command's thread makes them.
+    fn lines_read(
+        inputs: &[Input],
+        target: usize,
+        max_line: usize,
+    ) -> Vec<(usize, u64, Option<Vec<u8>>)> {
+        let (to_workers, blocks) = bounded::<Block>(64);
+        let (return_block, free) = bounded::<Block>(4);
+        for _ in 0..4 {
+            return_block.send(Block::default()).unwrap();
+        }
+        let sizes = BlockSizes {
+            max_line,
+            target,
+            read: None,
+            after_first: None,
+            linger: Duration::ZERO,
+        };
+        let inputs = inputs.to_vec();
+        let reader = std::thread::spawn(move || read_blocks(&inputs, sizes, &to_workers, &free));
+        let mut got = Vec::new();
+        let mut numbers = LineNumbers::new();
+        for block in blocks.iter() {
+            let mut lines = block.lines();
+            let text = block.text();
+            let mut here = Vec::new();
+            for line in lines.by_ref() {
+                here.push((line.0, line_of(text, line).map(<[u8]>::to_vec)));
+            }
+            let numbering = block.mapped.as_ref().map(|r| (r.input, lines.numbered()));
+            let input = numbering.map_or(0, |(i, _)| i);
+            let base = numbers.base(numbering);
+            got.extend(here.into_iter().map(|(no, l)| (input, base + no, l)));
+            if let Some(r) = &block.mapped {
+                r.map.release(r.from, r.to);
+            }
+            let _ = return_block.send(block);
+        }
+        let (_, result) = reader.join().unwrap();
+        result.unwrap();
+        got
+    }
+
+    /// The lines `LineReader` gives for `data`, numbered as the stream does.
+    fn lines_of_stream(data: &[u8], max_line: usize) -> Vec<(u64, Option<Vec<u8>>)> {
+        let mut r = LineReader::new(data, max_line);
+        let mut buf = LineBuf::default();
+        r.begin(&mut buf);
+        let mut ranges = Vec::new();
+        while r
+            .read_chunk(&mut buf, 1 << 20, |n, l| ranges.push((n, l)))
+            .unwrap()
+        {}
+        let text = buf.text();
+        ranges
+            .into_iter()
+            .map(|(n, l)| (n, l.ok().map(|(s, e)| text[s..e].to_vec())))
+            .collect()
+    }
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("tlm-stream-mapped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn a_mapped_file_gives_the_lines_a_read_one_does() {
+        let mut rng = crate::rng::XorShift::with_seed(7);
+        for case in 0..40 {
+            let mut data = Vec::new();
+            for _ in 0..rng.below(400) {
+                match rng.below(10) {
+                    0 => data.push(b'\n'),
+                    1 => data.extend_from_slice(b"\r\n"),
+                    2 => data.extend_from_slice(&vec![b'L'; 60 + rng.below(60) as usize]),
+                    _ => data.extend_from_slice(&vec![
+                        b'a' + rng.below(26) as u8;
+                        rng.below(30) as usize
+                    ]),
+                }
+                if rng.below(8) > 0 {
+                    data.push(b'\n');
+                }
+            }
+            let path = temp_path(&format!("case-{case}"));
+            std::fs::write(&path, &data).unwrap();
+            let want: Vec<_> = lines_of_stream(&data, 64)
+                .into_iter()
+                .map(|(n, l)| (0, n, l))
+                .collect();
+            for target in [1, 7, 64, 500, 1 << 20] {
+                let got = lines_read(&[Input::File(path.clone())], target, 64);
+                assert_eq!(got, want, "case {case}, blocks of {target}");
+            }
+            // Two inputs: numbers start again with the second.
+            let twice = lines_read(
+                &[Input::File(path.clone()), Input::File(path.clone())],
+                50,
+                64,
+            );
+            let mut want2 = want.clone();
+            want2.extend(want.iter().map(|(_, n, l)| (1, *n, l.clone())));
+            assert_eq!(twice, want2, "case {case}, twice");
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_file_that_grows_while_it_is_read_is_read_to_its_new_end() {
+        let path = temp_path("grows");
+        let line = b"0123456789abcdef\n";
+        std::fs::write(&path, line.repeat(1000)).unwrap();
+        let (to_workers, blocks) = bounded::<Block>(1);
+        let (return_block, free) = bounded::<Block>(2);
+        for _ in 0..2 {
+            return_block.send(Block::default()).unwrap();
+        }
+        let sizes = BlockSizes {
+            max_line: 100,
+            target: 1000,
+            read: None,
+            after_first: None,
+            linger: Duration::ZERO,
+        };
+        let inputs = vec![Input::File(path.clone())];
+        let reader = std::thread::spawn(move || read_blocks(&inputs, sizes, &to_workers, &free));
+        let mut lines = 0;
+        let mut first = true;
+        for block in blocks.iter() {
+            if first {
+                // The reader holds at most a few blocks of 1000 bytes: it has not reached
+                // the end of the 17000 bytes yet. A line is appended in two pieces, the
+                // first one unfinished at the old end.
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                std::io::Write::write_all(&mut f, b"tail-").unwrap();
+                std::io::Write::write_all(&mut f, b"line\nlast").unwrap();
+                first = false;
+            }
+            let text = block.text();
+            for l in block.lines() {
+                let bytes = line_of(text, l).unwrap();
+                assert!(
+                    bytes == &line[..16] || bytes == b"tail-line" || bytes == b"last",
+                    "{bytes:?}"
+                );
+                lines += 1;
+            }
+            let _ = return_block.send(block);
+        }
+        reader.join().unwrap().1.unwrap();
+        assert_eq!(lines, 1002);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

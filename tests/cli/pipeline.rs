@@ -268,3 +268,120 @@ fn summaries_do_not_depend_on_how_a_pipe_delivers_the_input() {
         );
     }
 }
+
+/// A file is read mapped, in blocks its decoders split into lines; a pipe is read as it
+/// comes. Bad lines are reported with the same line numbers either way, across blocks.
+#[test]
+fn bad_lines_keep_their_numbers_in_files_and_pipes() {
+    let dir = std::env::temp_dir().join(format!("tlm-cli-lineno-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("in.ndjson");
+    let good = r#"{"name":"x","kind":"gauge","value":1,"ts":1767225600000000000}"#;
+    // About 8 MB: several of tlm-agg's 4 MiB blocks.
+    let bad_at = [2usize, 40_001, 70_000, 100_003];
+    let mut data = String::new();
+    for no in 1..=120_000usize {
+        if bad_at.contains(&no) {
+            data.push_str("not json\n");
+        } else if no % 1000 == 0 {
+            data.push('\n');
+        } else {
+            data.push_str(good);
+            data.push('\n');
+        }
+    }
+    data.push_str("{\"name\":");
+    std::fs::write(&path, &data).unwrap();
+    let numbers = |out: &std::process::Output| -> Vec<usize> {
+        text(&out.stderr)
+            .lines()
+            .filter(|l| l.contains("event=bad_line "))
+            .filter_map(|l| l.split(" line=").nth(1)?.split(' ').next()?.parse().ok())
+            .collect()
+    };
+    let mapped = run("tlm-agg", &[path.to_str().unwrap()], "");
+    let piped = run("tlm-agg", &[], &data);
+    assert!(mapped.status.success(), "{}", text(&mapped.stderr));
+    let mut want = bad_at.to_vec();
+    want.push(120_001);
+    assert_eq!(numbers(&mapped), want, "{}", text(&mapped.stderr));
+    assert_eq!(numbers(&piped), want, "{}", text(&piped.stderr));
+    assert_eq!(text(&mapped.stdout), text(&piped.stdout));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A file cut short while tlm-agg reads it ends the run with a clear error and exit 74,
+/// not a crash by SIGBUS.
+#[test]
+fn a_file_truncated_while_it_is_read_is_an_io_error() {
+    let dir = std::env::temp_dir().join(format!("tlm-cli-shrink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("in.ndjson");
+    // 40 MB of points, one second apart: each 10-s window closes early and is written.
+    let mut data = String::with_capacity(41 << 20);
+    let mut i = 0u64;
+    while data.len() < 40 << 20 {
+        let ts = 1_767_225_600_000_000_000u64 + i * 1_000_000_000;
+        data.push_str(&format!(
+            "{{\"name\":\"n{}\",\"kind\":\"gauge\",\"value\":{i},\"ts\":{ts}}}\n",
+            i % 5000
+        ));
+        i += 1;
+    }
+    std::fs::write(&path, &data).unwrap();
+    let child = Command::new(bin("tlm-agg"))
+        .args(["--threads", "1", path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads stdout yet: once the pipe is full, tlm-agg waits, and with it the
+    // reader, a few blocks into the file.
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(74), "{stderr}");
+    assert!(stderr.contains("event=input_truncated"), "{stderr}");
+    assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Standard input redirected from a file is read from where the shell left its offset, and
+/// left at its end, as reads leave it, for whatever reads on.
+#[test]
+fn standard_input_from_a_file_is_read_from_its_offset_to_its_end() {
+    let dir = std::env::temp_dir().join(format!("tlm-cli-stdin-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("in.ndjson");
+    let lines: String = ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            format!(
+                "{{\"name\":\"{n}\",\"kind\":\"gauge\",\"value\":1,\"ts\":1767225600000000000}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines).unwrap();
+    let out = sh(&format!(
+        "{{ read -r first; tlm-agg --window 10s; echo \"rest=[$(cat)]\" >&2; }} < '{}'",
+        path.display()
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let names: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.split('"').nth(3).unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, ["b", "c"]);
+    assert!(
+        text(&out.stderr).contains("rest=[]"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

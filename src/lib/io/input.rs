@@ -39,6 +39,33 @@ impl Input {
         Ok((Box::new(std::io::stdin()), Readiness::of(fd)))
     }
 
+    /// Opens the input for the stream reader: a regular file with bytes in it comes back
+    /// whole, to be mapped, anything else as `open_polled` gives it.
+    /// Standard input redirected from a file comes back the same way, from its current
+    /// offset; the reader leaves that offset where its reading ended, as reads would.
+    pub fn open_for_blocks(&self) -> Result<Opened> {
+        let regular = match self {
+            Input::File(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => Some(
+                File::open(p)
+                    .map_err(|e| Error::no_input(format!("cannot open {}: {e}", p.display())))?,
+            ),
+            Input::File(_) => None,
+            Input::Stdin => stdin_file(),
+        };
+        if let Some(f) = regular {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let mut offset = &f;
+            let from = std::io::Seek::stream_position(&mut offset).unwrap_or(len);
+            if f.metadata().is_ok_and(|m| m.is_file()) && len > from {
+                // SAFETY: fadvise reads nothing from memory; the descriptor is open.
+                unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+                return Ok(Opened::Regular(f, from, len));
+            }
+        }
+        let (src, ready) = self.open_polled()?;
+        Ok(Opened::Stream(src, ready))
+    }
+
     pub fn open(&self) -> Result<Box<dyn Read + Send>> {
         match self {
             Input::Stdin => Ok(Box::new(std::io::stdin())),
@@ -47,6 +74,30 @@ impl Input {
                 .map_err(|e| Error::no_input(format!("cannot open {}: {e}", p.display()))),
         }
     }
+}
+
+/// Standard input as a file of its own (sharing its offset) when it is a regular file.
+fn stdin_file() -> Option<File> {
+    // SAFETY: fstat only writes into the zeroed struct it is given.
+    let regular = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(0, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
+    };
+    if !regular {
+        return None;
+    }
+    // SAFETY: dup returns a new descriptor that the File then owns alone.
+    let fd = unsafe { libc::dup(0) };
+    // SAFETY: as above; -1 is not owned.
+    (fd >= 0).then(|| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// An input opened by `Input::open_for_blocks`.
+pub enum Opened {
+    /// A regular file, the offset to read it from and its size when opened.
+    Regular(File, u64, u64),
+    /// Anything else (or an empty file), to be read as it comes.
+    Stream(Box<dyn Read + Send>, Readiness),
 }
 
 /// Whether an input has data to read right now: regular files always do; pipes, sockets
@@ -66,6 +117,11 @@ impl Readiness {
         Readiness {
             poll_fd: (!regular).then_some(fd),
         }
+    }
+
+    /// A regular file's: always readable.
+    pub fn always() -> Readiness {
+        Readiness { poll_fd: None }
     }
 
     pub fn readable_now(&self) -> bool {
