@@ -16,6 +16,7 @@ pub mod lineproto;
 pub mod log;
 pub mod metric;
 pub mod ndjson;
+pub mod prefetch;
 pub mod publish;
 pub mod rng;
 pub mod runtime;

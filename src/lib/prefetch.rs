@@ -1,0 +1,14 @@
+//! A hint to the CPU to start loading memory that will be read soon.
+
+/// Starts loading the cache line at `p`; a hint only, which never faults, whatever the
+/// address.
+#[inline(always)]
+pub fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast(), std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
