@@ -21,6 +21,7 @@ fn run(args: AggArgs) -> tlm::Result<()> {
     let tick = Duration::from_nanos((args.window as u64 / 10).clamp(10_000_000, 1_000_000_000));
     let mut opts = args.input.stream_options(Some(tick));
     opts.block_bytes = tlm::agg::BLOCK_BYTES;
+    opts.max_buffered_block = tlm::agg::MAX_BUFFERED_BLOCK_BYTES;
     opts.size_after_first = true;
     opts.linger = tlm::agg::BLOCK_LINGER;
     aggregator.set_threads(opts.threads);

@@ -132,6 +132,10 @@ pub struct StreamOptions {
     /// Lines are handed to the decoders in blocks of about this many bytes (at least one
     /// read), fewer when a live input has nothing more to read yet.
     pub block_bytes: usize,
+    /// The most bytes a block read into a buffer (from a pipe, a socket) holds, whatever
+    /// `block_bytes` and the sink ask for: such a block's size is memory held, which a
+    /// block of a mapped file's is not (its pages are mapped while they are decoded).
+    pub max_buffered_block: usize,
     /// Bytes read so far, for a progress bar.
     pub bytes_read: Option<Arc<AtomicU64>>,
     /// The reader waits after the first block until the sink has seen it and named the
@@ -153,6 +157,7 @@ impl Default for StreamOptions {
             tick: None,
             threads: default_threads(),
             block_bytes: 0,
+            max_buffered_block: usize::MAX,
             bytes_read: None,
             size_after_first: false,
             linger: Duration::ZERO,
@@ -210,11 +215,16 @@ impl Block {
     /// The block's lines in order. Those of a mapped range are numbered from 1 within it.
     fn lines(&self) -> Lines<'_> {
         match &self.mapped {
-            Some(_) => Lines::Split(Splitter {
+            Some(range) => Lines::Split(Splitter {
                 text: self.text(),
                 at: 0,
                 no: 0,
                 max_line: self.limit,
+                pages: Pages {
+                    range,
+                    mapped_to: 0,
+                    released_to: 0,
+                },
             }),
             None => Lines::Listed(self.lines.iter()),
         }
@@ -258,6 +268,43 @@ struct Splitter<'b> {
     at: usize,
     no: u64,
     max_line: usize,
+    pages: Pages<'b>,
+}
+
+/// The pages of a mapped range that are mapped into the process: a window that moves with
+/// the splitter, so a block of any size holds a few MiB of memory while it is decoded.
+struct Pages<'b> {
+    range: &'b MappedRange,
+    /// Offsets into the range up to which pages were asked for, and from which they are
+    /// still mapped.
+    mapped_to: usize,
+    released_to: usize,
+}
+
+/// Pages are mapped in steps of this many bytes, one step ahead of the splitter, and
+/// unmapped a step behind it (lines shown ahead to a combiner are a few KiB at most).
+const PAGE_STEP: usize = 1 << 20;
+
+impl Pages<'_> {
+    #[inline]
+    fn follow(&mut self, at: usize, len: usize) {
+        if at + PAGE_STEP / 2 <= self.mapped_to || self.mapped_to >= len {
+            return;
+        }
+        let from = self.range.from;
+        let to = (self.mapped_to + PAGE_STEP).min(len);
+        self.range
+            .map
+            .populate(from + self.mapped_to as u64, from + to as u64);
+        self.mapped_to = to;
+        let behind = at.saturating_sub(PAGE_STEP);
+        if behind > self.released_to {
+            self.range
+                .map
+                .release(from + self.released_to as u64, from + behind as u64);
+            self.released_to = behind;
+        }
+    }
 }
 
 impl Iterator for Splitter<'_> {
@@ -271,6 +318,7 @@ impl Iterator for Splitter<'_> {
                 memchr::memchr(b'\n', &self.text[start..]).map_or(self.text.len(), |p| start + p);
             self.at = end + 1;
             self.no += 1;
+            self.pages.follow(self.at, self.text.len());
             // Lines are read in order, from pages the hardware prefetcher does not cross:
             // the bytes as far ahead as this line is long are asked for now.
             let ahead = self.text.as_ptr().wrapping_add(end + PREFETCH_AHEAD);
@@ -378,6 +426,7 @@ pub fn run_with(
     let sizes = BlockSizes {
         max_line: opts.max_line_bytes,
         target: opts.block_bytes,
+        max_buffered: opts.max_buffered_block,
         read: opts.bytes_read.clone(),
         after_first: opts.size_after_first.then_some(size_rx),
         linger: opts.linger,
@@ -547,6 +596,8 @@ struct BlockSizes {
     max_line: usize,
     /// Bytes a block is filled to while the input has more to read at once.
     target: usize,
+    /// The most a buffered block is filled to (`StreamOptions::max_buffered_block`).
+    max_buffered: usize,
     read: Option<Arc<AtomicU64>>,
     /// Where the block size for the blocks after the first arrives, if it is awaited.
     after_first: Option<Receiver<usize>>,
@@ -671,7 +722,6 @@ impl Reader<'_> {
                 }
             };
             let mut block = self.take_block(label)?;
-            map.populate(pos, to);
             block.mapped = Some(MappedRange {
                 map: map.clone(),
                 from: pos,
@@ -729,7 +779,7 @@ fn fill_block<R: std::io::Read>(
     sizes: &BlockSizes,
     ready: &crate::io::Readiness,
 ) -> std::io::Result<bool> {
-    let target = sizes.target;
+    let target = sizes.target.min(sizes.max_buffered);
     let mut deadline: Option<std::time::Instant> = None;
     loop {
         // Offsets are u32: a block stays well below 4 GiB whatever the target.
@@ -1098,6 +1148,7 @@ mod tests {
         let sizes = BlockSizes {
             max_line,
             target,
+            max_buffered: usize::MAX,
             read: None,
             after_first: None,
             linger: Duration::ZERO,
@@ -1192,6 +1243,79 @@ mod tests {
         }
     }
 
+    /// Blocks larger than a few steps of mapped pages: pages are mapped ahead of the
+    /// splitter and unmapped behind it, and every line still reads as written.
+    #[test]
+    fn lines_of_large_mapped_blocks_survive_their_pages_coming_and_going() {
+        let mut data = Vec::new();
+        let mut no = 0u64;
+        while data.len() < 12 * PAGE_STEP + 12_345 {
+            no += 1;
+            data.extend_from_slice(
+                format!("line {no} {}\n", "x".repeat((no % 300) as usize)).as_bytes(),
+            );
+        }
+        let path = temp_path("large");
+        std::fs::write(&path, &data).unwrap();
+        let want: Vec<_> = lines_of_stream(&data, 1 << 20)
+            .into_iter()
+            .map(|(n, l)| (0, n, l))
+            .collect();
+        assert_eq!(want.len() as u64, no);
+        for target in [3 * PAGE_STEP + 1, 64 << 20] {
+            assert_eq!(
+                lines_read(&[Input::File(path.clone())], target, 1 << 20),
+                want
+            );
+        }
+        // One block of the whole file: while it is split, at most a few steps of its pages
+        // count as the process's memory (the kernel may map a file's pages 2 MiB at a time).
+        let file = std::fs::File::open(&path).unwrap();
+        let map = Mapping::of(&file, 0, data.len() as u64, "t").unwrap();
+        let block = Block {
+            limit: 1 << 20,
+            mapped: Some(MappedRange {
+                map,
+                from: 0,
+                to: data.len() as u64,
+                input: 0,
+            }),
+            ..Block::default()
+        };
+        let start = block.text().as_ptr() as usize;
+        let mut most = 0;
+        for (i, _) in block.lines().enumerate() {
+            if i % 1000 == 0 {
+                most = most.max(resident_kib(start));
+            }
+        }
+        assert!(
+            most > 0 && most <= 6 * PAGE_STEP as u64 / 1024,
+            "{most} KiB"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// The resident KiB of the mapping that starts at `start`, from /proc/self/smaps.
+    fn resident_kib(start: usize) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut ours = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ') {
+                if let Some((from, _)) = range.split_once('-') {
+                    if let Ok(from) = usize::from_str_radix(from, 16) {
+                        ours = from == start;
+                        continue;
+                    }
+                }
+            }
+            if let (true, Some(kib)) = (ours, line.strip_prefix("Rss:")) {
+                return kib.trim().trim_end_matches(" kB").trim().parse().unwrap();
+            }
+        }
+        panic!("no mapping at {start:x}")
+    }
+
     #[test]
     fn a_file_that_grows_while_it_is_read_is_read_to_its_new_end() {
         let path = temp_path("grows");
@@ -1205,6 +1329,7 @@ mod tests {
         let sizes = BlockSizes {
             max_line: 100,
             target: 1000,
+            max_buffered: usize::MAX,
             read: None,
             after_first: None,
             linger: Duration::ZERO,

@@ -42,13 +42,17 @@ use std::sync::Arc;
 
 /// Input block size for tlm-agg: large enough that a block's partial aggregate is much
 /// smaller than its lines (fewer entries to merge), small enough to keep memory modest.
-pub const BLOCK_BYTES: usize = 4 << 20;
+pub const BLOCK_BYTES: usize = 8 << 20;
 
 /// The block size once the first block showed few series for its lines: each block's
-/// partial aggregate then holds about one entry per series whatever its size, so larger
-/// blocks mean fewer entries for the command's thread to merge. With many series it would
-/// only hold more memory.
-pub const FEW_SERIES_BLOCK_BYTES: usize = 16 << 20;
+/// partial aggregate then holds about one entry per series and window whatever its size,
+/// so larger blocks mean fewer entries for the decoders to make and the command's thread
+/// to merge. With many series it would only hold more memory.
+pub const FEW_SERIES_BLOCK_BYTES: usize = 48 << 20;
+
+/// The most a block read into a buffer (from a pipe) holds: four such buffers are in
+/// flight, while a mapped file's blocks hold only the pages being decoded.
+pub const MAX_BUFFERED_BLOCK_BYTES: usize = 16 << 20;
 
 /// How long tlm-agg lets a block of a live input wait for more lines: windows last
 /// seconds, so a few milliseconds cost nothing in latency and let a fast producer's
