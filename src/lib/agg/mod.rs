@@ -16,6 +16,7 @@ pub mod fork;
 pub mod hll;
 pub mod inspect;
 pub mod partial;
+pub mod ranges;
 pub mod series;
 pub mod shapes;
 pub mod shard;
@@ -33,12 +34,13 @@ use crate::stream::{Combine, Hooks, Prepare, PrepareFactory, Prepared, StreamSin
 use crate::time::{align_down, now_ns};
 use emit::{Emitter, Totals};
 use partial::Partial;
+use ranges::KeyRanges;
 use series::{KeyHasher, SeriesId, SeriesTable};
 use shard::{Shard, Window};
 use state::State;
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Input block size for tlm-agg: large enough that a block's partial aggregate is much
 /// smaller than its lines (fewer entries to merge), small enough to keep memory modest.
@@ -91,9 +93,9 @@ pub struct Aggregator {
     cfg: AggConfig,
     /// The state, split by ranges of the series key (one shard unless `set_threads`).
     shards: Vec<Shard>,
-    /// Keys where shard i + 1 begins; chosen from the first keys seen.
-    splitters: Vec<(u64, Box<[u8]>)>,
-    split_chosen: bool,
+    /// The key range of each shard, chosen from the first keys seen; shared with the
+    /// decoder threads, which find the range of each entry they make.
+    ranges: Arc<OnceLock<KeyRanges>>,
     /// Newest event time seen.
     watermark: i64,
     /// Windows starting at or before this instant have been written.
@@ -154,8 +156,7 @@ impl Aggregator {
         Aggregator {
             shards: vec![Shard::new(&cfg, &hasher)],
             cfg,
-            splitters: Vec::new(),
-            split_chosen: false,
+            ranges: Arc::new(OnceLock::new()),
             hasher,
             watermark: i64::MIN,
             closed_through: i64::MIN,
@@ -227,39 +228,29 @@ impl Aggregator {
         self.shards.iter().map(|s| s.groups.len()).sum()
     }
 
-    /// The shard of `key`: the number of splitters at or below it, each compared by its
-    /// first eight bytes, and by all of them only when those are equal.
+    /// The shard of `key` (`KeyRanges::of`).
+    #[inline]
     fn shard_of(&self, key: &[u8]) -> usize {
-        // Counted rather than searched: a binary search's branches mispredict at random.
-        let prefix = series::prefix8(key);
-        self.splitters
-            .iter()
-            .map(|(sp_prefix, sp)| {
-                usize::from(*sp_prefix < prefix) + usize::from(*sp_prefix == prefix && **sp <= *key)
-            })
-            .sum()
+        self.ranges.get().map_or(0, |r| r.of(key))
+    }
+
+    /// The shard of entry `i` of a block: as its decoder thread found it, or found now.
+    #[inline]
+    fn entry_shard(&self, p: &Partial, i: usize) -> usize {
+        match p.entry(i).shard {
+            ranges::UNKNOWN => self.shard_of(p.key(i)),
+            s => usize::from(s),
+        }
     }
 
     /// Picks the key ranges of the shards from a sample of keys (the first ones seen).
     fn choose_splitters<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
-        if self.split_chosen || self.shards.len() < 2 {
+        if self.ranges.get().is_some() || self.shards.len() < 2 {
             return;
         }
-        let mut sample: Vec<&[u8]> = keys.take(1 << 14).collect();
-        if sample.is_empty() {
-            return;
+        if let Some(ranges) = KeyRanges::choose(keys, self.shards.len()) {
+            let _ = self.ranges.set(ranges);
         }
-        sample.sort_unstable();
-        sample.dedup();
-        let n = self.shards.len();
-        self.splitters = (1..n)
-            .map(|i| {
-                let key = sample[i * sample.len() / n];
-                (series::prefix8(key), key.into())
-            })
-            .collect();
-        self.splitters.dedup();
-        self.split_chosen = true;
     }
 
     /// Adds one point placed at `at` (its `ts`, or the wall clock with `--clock wall`);
@@ -325,9 +316,12 @@ impl Aggregator {
         let combine = (self.cfg.clock == Clock::Event).then(|| {
             let (cfg, hasher) = (self.cfg.clone(), self.hasher.clone());
             let skip = self.skip_lookups.clone();
+            let ranges = self.ranges.clone();
             Arc::new(move || {
-                let c = partial::Combiner::pipelined(cfg.clone(), hasher.clone());
-                Box::new(c.skip_lookups_after_first(skip.clone())) as Box<dyn Combine>
+                let c = partial::Combiner::pipelined(cfg.clone(), hasher.clone())
+                    .skip_lookups_after_first(skip.clone())
+                    .with_key_ranges(ranges.clone());
+                Box::new(c) as Box<dyn Combine>
             }) as crate::stream::CombineFactory
         });
         Hooks {
@@ -346,7 +340,7 @@ impl Aggregator {
             for i in 0..p.len() {
                 self.prefetch_merge(p, i);
                 let st = p.take_state(i);
-                let s = self.shard_of(p.key(i));
+                let s = self.entry_shard(p, i);
                 self.shards[s].merge_entry(&self.cfg, p, i, st, closed);
             }
         } else {
@@ -365,7 +359,7 @@ impl Aggregator {
     fn prefetch_merge(&self, p: &Partial, i: usize) {
         for (ahead, step) in MERGE_LOOKAHEAD {
             if i + ahead < p.len() {
-                let s = self.shard_of(p.key(i + ahead));
+                let s = self.entry_shard(p, i + ahead);
                 let e = p.entry(i + ahead);
                 self.shards[s].prefetch_merge(e.hash, e.start, step);
             }
@@ -385,7 +379,7 @@ impl Aggregator {
             .collect();
         for (i, st) in states.iter_mut().enumerate() {
             let e = p.entry(i);
-            per_shard[self.shard_of(p.key(i))].push((i, e.hash, e.start, st));
+            per_shard[self.entry_shard(p, i)].push((i, e.hash, e.start, st));
         }
         let (p_shared, cfg) = (&*p, &self.cfg);
         let jobs = self
@@ -1218,7 +1212,9 @@ mod tests {
         (agg.parallel_merge_min, agg.encode_chunk) = (0, 1);
         let mut dec = Decoder::default();
         let mut m = Metric::default();
-        let mut combiner = partial::Combiner::new(cfg, agg.hasher.clone());
+        // Entries record their shard once the first block chose the key ranges.
+        let mut combiner =
+            partial::Combiner::new(cfg, agg.hasher.clone()).with_key_ranges(agg.ranges.clone());
         for block in blocks {
             let mut folded = combine;
             if combine {
@@ -1255,9 +1251,12 @@ mod tests {
         let shared = Captured::default();
         let mut out = Output::to(Box::new(shared.clone()));
         let mut agg = Aggregator::new(cfg.clone());
+        agg.set_threads(2);
+        agg.parallel_merge_min = 0;
         let mut dec = Decoder::default();
         let mut m = Metric::default();
-        let mut combiner = partial::Combiner::high_cardinality(cfg, agg.hasher.clone());
+        let mut combiner = partial::Combiner::high_cardinality(cfg, agg.hasher.clone())
+            .with_key_ranges(agg.ranges.clone());
         for block in blocks {
             combiner.begin(None);
             let mut folded = true;

@@ -10,6 +10,7 @@
 
 use super::config::{AggConfig, Late};
 use super::direct;
+use super::ranges::{KeyRanges, UNKNOWN};
 use super::series::{append_series_key, prefetch, same_key, Index, KeyHasher};
 use super::shapes::{Found, Probe, Shapes, AHEAD};
 use super::state::{Sample, State};
@@ -20,7 +21,7 @@ use crate::stream::{Combine, Part};
 use crate::time::align_down;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// One (window, group) of a block.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +37,8 @@ pub struct Entry {
     pub placed: u32,
     /// Points whose first window this is (each point counts once per series).
     pub first: u32,
+    /// The key range (shard) of its key, or `ranges::UNKNOWN`.
+    pub shard: u16,
 }
 
 /// What one block contributed: entries in order of first appearance, with their states.
@@ -47,6 +50,8 @@ pub struct Partial {
     /// `None` for points that were late and are dropped (`--late drop`).
     states: Vec<Option<State>>,
     units: Vec<Box<str>>,
+    /// The key ranges of the aggregation state, once chosen: each entry records its own.
+    ranges: Option<Arc<OnceLock<KeyRanges>>>,
     /// Newest event time in the block (`i64::MIN` when none).
     pub max_at: i64,
     pub points: u64,
@@ -162,6 +167,11 @@ impl Partial {
         let key_start = self.keys.len() as u32;
         append(&mut self.keys, key);
         let unit = self.unit_id(unit);
+        let shard = self
+            .ranges
+            .as_ref()
+            .and_then(|r| r.get())
+            .map_or(UNKNOWN, |r| r.tag(key));
         self.entries.push(Entry {
             start,
             hash,
@@ -171,6 +181,7 @@ impl Partial {
             late,
             placed: 0,
             first: 0,
+            shard,
         });
         self.states.push(make());
         i
@@ -251,6 +262,8 @@ pub struct Combiner {
     /// the stream's verdict on that (see `skip_lookups_after_first`).
     unlooked: bool,
     skip_lookups: Arc<AtomicBool>,
+    /// The aggregator's key ranges, which entries record once they are chosen.
+    ranges: Option<Arc<OnceLock<KeyRanges>>>,
 }
 
 /// Fewer points than this in a first block say nothing about whether looking up pays.
@@ -382,6 +395,7 @@ impl Combiner {
             tags: direct::Tags::default(),
             unlooked: false,
             skip_lookups: Arc::new(AtomicBool::new(false)),
+            ranges: None,
         }
     }
 
@@ -411,6 +425,15 @@ impl Combiner {
     pub fn skip_lookups_after_first(self, skip: Arc<AtomicBool>) -> Combiner {
         Combiner {
             skip_lookups: skip,
+            ..self
+        }
+    }
+
+    /// A combiner whose entries record their key range once `ranges` are chosen, so the
+    /// merge need not read every key to split a block among the shards.
+    pub fn with_key_ranges(self, ranges: Arc<OnceLock<KeyRanges>>) -> Combiner {
+        Combiner {
+            ranges: Some(ranges),
             ..self
         }
     }
@@ -669,6 +692,7 @@ impl Combine for Combiner {
             self.part = part;
         }
         self.part.clear();
+        self.part.ranges.clone_from(&self.ranges);
         self.last = None;
         (self.probe, self.added) = (None, None);
         self.shapes.begin();
