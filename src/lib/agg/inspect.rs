@@ -30,10 +30,7 @@ impl Aggregator {
                         lines: 0,
                     };
                     m.clear();
-                    emitter.cache.name_plain =
-                        shard
-                            .groups
-                            .describe_json(id, &mut m, &mut emitter.cache.tags);
+                    shard.groups.describe_json(id, &mut m, emitter.cache);
                     let _ =
                         emitter.emit(id as usize, &mut st, &mut m, start, start + self.cfg.window);
                 }

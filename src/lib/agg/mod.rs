@@ -676,7 +676,7 @@ fn encode_group(
     (start, end, correction): (i64, i64, bool),
 ) -> Result<()> {
     scratch.clear();
-    emitter.cache.name_plain = groups.describe_json(id, scratch, &mut emitter.cache.tags);
+    groups.describe_json(id, scratch, emitter.cache);
     if correction {
         scratch.extra.push_str("\"correction\":true");
     }

@@ -7,6 +7,7 @@
 
 use crate::append::{append, append_within};
 use crate::metric::{has_0_or_1, Kind, Metric, Temporality};
+use crate::ndjson::encode::LineCache;
 use crate::ndjson::scan::{bytes_below, find_zero, word, zero_bytes, LO};
 use foldhash::fast::FixedState;
 use std::hash::BuildHasher;
@@ -583,12 +584,15 @@ impl SeriesTable {
         body
     }
 
-    /// Like `describe`, except that the tags go to `tags` as the JSON object
+    /// Like `describe`, except that the tags go to `cache.tags` as the JSON object
     /// `encode::write_tags` writes (nothing without tags) and `m.tags` is left empty: the
-    /// encoder of a window writes them from the key, without building `Tags`. True when
-    /// the name holds no byte JSON escapes (`LineCache::name_plain`).
-    pub fn describe_json(&self, id: SeriesId, m: &mut Metric, tags: &mut Vec<u8>) -> bool {
-        tags.clear();
+    /// encoder of a window writes them from the key, without building `Tags`. Sets
+    /// `cache.name_plain` when the name holds no byte JSON escapes.
+    ///
+    /// Series written one after another often share their tags (in key order, the series
+    /// of one host whose name starts with it): when a plain key's tags are the bytes the
+    /// cached JSON was made from, it is kept as it is.
+    pub fn describe_json(&self, id: SeriesId, m: &mut Metric, cache: &mut LineCache) {
         m.tags.clear();
         let body = self.describe_kind_and_unit(id, m);
         // Most keys hold nothing JSON escapes and no key escapes: their pieces are the JSON
@@ -598,16 +602,25 @@ impl SeriesTable {
             if let Ok(name) = std::str::from_utf8(&body[..name_end]) {
                 m.name.clear();
                 m.name.push_str(name);
-                write_plain_tags(body, name_end + 1, tags);
-                return true;
+                let tags = body.get(name_end + 1..).unwrap_or_default();
+                if !same_key(tags, &cache.tags_source) || cache.tags_source.is_empty() {
+                    cache.tags.clear();
+                    write_plain_tags(body, name_end + 1, &mut cache.tags);
+                    cache.tags_source.clear();
+                    cache.tags_source.extend_from_slice(tags);
+                }
+                cache.name_plain = true;
+                return;
             }
         }
         self.describe(id, m);
+        cache.tags.clear();
+        cache.tags_source.clear();
         if !m.tags.is_empty() {
-            crate::ndjson::encode::write_tags(tags, m.tags.iter());
+            crate::ndjson::encode::write_tags(&mut cache.tags, m.tags.iter());
         }
         m.tags.clear();
-        false
+        cache.name_plain = false;
     }
 
     /// Sorts `ids` into output order: name, then tags, then kind.
@@ -1023,6 +1036,8 @@ mod tests {
         let long = "x".repeat(40);
         let tricky = [
             ("plain.name", vec![("host", "a"), ("dc", "fra")]),
+            ("plain.same", vec![("host", "a"), ("dc", "fra")]),
+            ("plain.other", vec![("host", "b"), ("dc", "fra")]),
             ("no.tags", vec![]),
             ("q\"uote", vec![("k\"", "v\\")]),
             ("tab\tname", vec![("nl", "a\nb"), ("cr", "\r")]),
@@ -1035,6 +1050,9 @@ mod tests {
             ),
         ];
         let mut t = SeriesTable::default();
+        // One cache for the series in turn, as a window's encoder has: consecutive series
+        // with the same tags keep their JSON, others must not.
+        let mut shared = LineCache::default();
         for (name, tags) in &tricky {
             for kind in [Kind::Counter, Kind::Gauge] {
                 let mut m = Metric::gauge(name, Value::U64(1), 0).with_unit("m\"s");
@@ -1045,11 +1063,16 @@ mod tests {
                 }
                 let id = t.intern(&m, &all, 100).unwrap();
                 let (want, want_tags) = described_json(&t, id);
-                let (mut got, mut got_tags) = (Metric::default(), b"stale".to_vec());
+                let mut got = Metric::default();
                 got.tags.push("stale", "tag");
-                t.describe_json(id, &mut got, &mut got_tags);
-                assert_eq!(got_tags, want_tags, "{name:?}");
+                let mut stale = LineCache::default();
+                (stale.tags, stale.tags_source) = (b"stale".to_vec(), b"stale".to_vec());
+                t.describe_json(id, &mut got, &mut stale);
+                assert_eq!(stale.tags, want_tags, "{name:?}");
                 assert_eq!(got, want, "{name:?}");
+                t.describe_json(id, &mut got, &mut shared);
+                assert_eq!(shared.tags, want_tags, "{name:?}, after the series before");
+                assert_eq!(shared.name_plain, stale.name_plain);
             }
         }
     }

@@ -203,6 +203,9 @@ pub struct LineCache {
     /// Set by a caller that knows the metric's name holds no byte JSON escapes (`"`, `\`,
     /// below 0x20): it is then copied as it is, without the check `write_str` makes.
     pub name_plain: bool,
+    /// What `tags` was made from, for a caller that makes it from other bytes and keeps it
+    /// while they repeat (empty when unknown).
+    pub tags_source: Vec<u8>,
     ts: IntText,
     start_ts: IntText,
 }
