@@ -123,7 +123,7 @@ impl Partial {
         self.states = states;
     }
 
-    fn unit_id(&mut self, unit: &str) -> u16 {
+    fn unit_id(&mut self, unit: &[u8]) -> u16 {
         super::series::unit_index(&mut self.units, unit)
     }
 
@@ -133,7 +133,7 @@ impl Partial {
         &mut self,
         (start, late): (i64, bool),
         (hash, key): (u64, &[u8]),
-        unit: &str,
+        unit: &[u8],
         make: impl FnOnce() -> Option<State>,
     ) -> (usize, bool) {
         let slot = slot_hash(hash, start, late);
@@ -158,24 +158,49 @@ impl Partial {
     /// and window more than once, which the merge adds up in order as it would one.
     fn push_entry(
         &mut self,
-        (start, late): (i64, bool),
+        window: (i64, bool),
         (hash, key): (u64, &[u8]),
-        unit: &str,
+        unit: &[u8],
+        make: impl FnOnce() -> Option<State>,
+    ) -> usize {
+        let key_start = self.keys.len();
+        append(&mut self.keys, key);
+        self.add_entry(window, (hash, key_start), unit, make)
+    }
+
+    /// `push_entry` of a key that `build` writes in place, hashed here.
+    fn push_entry_built(
+        &mut self,
+        window: (i64, bool),
+        (hasher, build): (&KeyHasher, impl FnOnce(&mut Vec<u8>)),
+        unit: &[u8],
+        make: impl FnOnce() -> Option<State>,
+    ) -> usize {
+        let key_start = self.keys.len();
+        build(&mut self.keys);
+        let hash = hasher.hash(&self.keys[key_start..]);
+        self.add_entry(window, (hash, key_start), unit, make)
+    }
+
+    /// The entry whose key is the end of `keys` from `key_start` on.
+    fn add_entry(
+        &mut self,
+        (start, late): (i64, bool),
+        (hash, key_start): (u64, usize),
+        unit: &[u8],
         make: impl FnOnce() -> Option<State>,
     ) -> usize {
         let i = self.entries.len();
-        let key_start = self.keys.len() as u32;
-        append(&mut self.keys, key);
         let unit = self.unit_id(unit);
         let shard = self
             .ranges
             .as_ref()
             .and_then(|r| r.get())
-            .map_or(UNKNOWN, |r| r.tag(key));
+            .map_or(UNKNOWN, |r| r.tag(&self.keys[key_start..]));
         self.entries.push(Entry {
             start,
             hash,
-            key_start,
+            key_start: key_start as u32,
             key_end: self.keys.len() as u32,
             unit,
             late,
@@ -486,7 +511,7 @@ impl Combiner {
         let limits = &self.cfg.limits;
         let keep = !(late && self.cfg.late == Late::Drop);
         let p = &mut *self.part;
-        let (i, fresh) = p.entry_for((start, late), (hash, &self.key), &m.unit, || {
+        let (i, fresh) = p.entry_for((start, late), (hash, &self.key), m.unit.as_bytes(), || {
             keep.then(|| State::new(m, None, limits))
         });
         if let (false, Some(st)) = (fresh, &mut p.states[i]) {
@@ -548,7 +573,8 @@ impl Combiner {
             i => prefetch_entry(p, i as usize),
         }
         self.pending.push_back(w);
-        if self.pending.len() > LAG {
+        // Skipping lookups, there is nothing to load ahead: every point is placed at once.
+        if self.pending.len() > LAG || self.unlooked {
             self.place_oldest();
         }
         if self.unlooked {
@@ -602,12 +628,6 @@ impl Combiner {
                 id => self.shapes.extra(id),
             };
             let (key, unit) = bytes.split_at(w.key_len);
-            // Units come from the metric's text, so their bytes are UTF-8. Most points
-            // have none.
-            let unit = match unit {
-                [] => "",
-                _ => std::str::from_utf8(unit).unwrap_or_default(),
-            };
             let make = || keep.then(|| State::from_sample(w.sample, limits));
             if self.unlooked {
                 (
@@ -632,6 +652,24 @@ impl Combiner {
         self.keep_spare(w.key);
     }
 
+    /// Places a point read straight from its line in an entry of its own, its key built
+    /// in the block's key bytes: with lookups skipped, nothing is gained by waiting (the
+    /// pipeline is empty, `push_pending`), and the key is written once.
+    fn place_direct(&mut self, line: &[u8], d: &direct::Direct) {
+        debug_assert!(self.pending.is_empty());
+        let start = align_down(d.at, self.cfg.window);
+        let (cfg, tags, p) = (&self.cfg, &self.tags, &mut *self.part);
+        let late = start <= closed_by(p.max_at, cfg);
+        let keep = !(late && cfg.late == Late::Drop);
+        let build = |keys: &mut Vec<u8>| {
+            tags.append_key(line, d, |k| cfg.grouping.keeps_bytes(k), keys);
+        };
+        let make = || keep.then(|| State::from_sample(d.sample, &cfg.limits));
+        let i = p.push_entry_built((start, late), (&self.hasher, build), d.unit, make);
+        p.count(i, true);
+        p.max_at = p.max_at.max(d.at);
+    }
+
     /// `add` of a simple point read straight from its line (`direct::read`); false when
     /// the line is not one it reads, and nothing was added.
     fn add_direct(&mut self, line: &[u8]) -> bool {
@@ -644,6 +682,10 @@ impl Combiner {
         // The reader found the name's bytes UTF-8.
         if !names.selects_all() && !names.selects(std::str::from_utf8(d.name).unwrap_or_default()) {
             self.part.filtered += 1;
+            return true;
+        }
+        if self.unlooked {
+            self.place_direct(line, &d);
             return true;
         }
         let mut key = self.spare_key();

@@ -480,7 +480,7 @@ impl SeriesTable {
     }
 
     fn unit_id(&mut self, unit: &str) -> u16 {
-        unit_index(&mut self.unit_names, unit)
+        unit_index(&mut self.unit_names, unit.as_bytes())
     }
 
     /// Records whether the series just added (the last) has a plain key.
@@ -797,17 +797,15 @@ fn write_plain_tags(key: &[u8], mut at: usize, out: &mut Vec<u8>) {
 /// Calls `f` with a key piece as text, unescaping only when the piece holds an escape.
 /// The index of `unit` in a small list of distinct units, added if new (the few units of a
 /// stream are stored once, not per series; past 65535 distinct units, the first is used).
-pub fn unit_index(units: &mut Vec<Box<str>>, unit: &str) -> u16 {
-    if let Some(i) = units
-        .iter()
-        .position(|u| same_key(u.as_bytes(), unit.as_bytes()))
-    {
+pub fn unit_index(units: &mut Vec<Box<str>>, unit: &[u8]) -> u16 {
+    if let Some(i) = units.iter().position(|u| same_key(u.as_bytes(), unit)) {
         return i as u16;
     }
     if units.len() >= u16::MAX as usize {
         return 0;
     }
-    units.push(unit.into());
+    // Units come from decoded text: their bytes are UTF-8.
+    units.push(String::from_utf8_lossy(unit).into());
     (units.len() - 1) as u16
 }
 
@@ -1190,7 +1188,7 @@ mod tests {
     fn units_are_listed_once() {
         let mut units = Vec::new();
         for (u, want) in [("", 0), ("ms", 1), ("", 0), ("bytes/s", 2), ("ms", 1)] {
-            assert_eq!(unit_index(&mut units, u), want, "{u:?}");
+            assert_eq!(unit_index(&mut units, u.as_bytes()), want, "{u:?}");
         }
     }
 
