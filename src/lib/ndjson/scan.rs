@@ -39,11 +39,26 @@ pub struct Hit {
     pub high: bool,
 }
 
-/// Finds the first `"`, `\` or control byte in `b[from..]`.
+/// Finds the first `"`, `\` or control byte in `b[from..]`: sixteen bytes at a time where
+/// there are sixteen (a name is often longer than eight), then eight, then one by one.
 #[inline(always)]
 pub fn scan(b: &[u8], from: usize) -> Option<Hit> {
     let mut i = from;
     let mut high = 0u64;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(chunk) = b.get(i..i + 16).and_then(|c| c.first_chunk::<16>()) {
+        let (special, high16) = sse2::special_and_high(chunk);
+        if special != 0 {
+            let k = special.trailing_zeros();
+            return Some(Hit {
+                at: i + k as usize,
+                byte: chunk[k as usize],
+                high: high != 0 || high16 & ((1 << k) - 1) != 0,
+            });
+        }
+        high |= u64::from(high16);
+        i += 16;
+    }
     while let Some(chunk) = b.get(i..i + 8) {
         let w = word(chunk);
         let m = special_mask(w);
@@ -65,6 +80,33 @@ pub fn scan(b: &[u8], from: usize) -> Option<Hit> {
         high |= byte >= 0x80;
     }
     None
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// Bit `k` set in the first mask when byte `k` is `"`, `\` or below 0x20, in the
+    /// second when it is 0x80 or above.
+    #[inline(always)]
+    pub fn special_and_high(chunk: &[u8; 16]) -> (u32, u32) {
+        // SAFETY: SSE2 is part of x86_64; the load reads the sixteen bytes of `chunk`.
+        unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned `v <= 0x1f`: the smaller of the two is `v` itself.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            let special = _mm_or_si128(_mm_or_si128(quote, slash), control);
+            (
+                _mm_movemask_epi8(special) as u32,
+                _mm_movemask_epi8(v) as u32,
+            )
+        }
+    }
 }
 
 /// The first special byte in word `w` (whose `special_mask` is `m`), which starts at `at`.
