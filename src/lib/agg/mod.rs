@@ -765,9 +765,7 @@ fn prefetch_queued(shard: &Shard, p: &Partial, queued: &[Queued], j: usize) {
     if let Some((k, _, _, st)) = queued.get(j + PARTIAL_AHEAD) {
         p.prefetch_entry(*k);
         // By address only: reading whether it holds a state would wait for the load.
-        let at = (&**st as *const Option<State>).cast::<u8>();
-        series::prefetch(at);
-        series::prefetch(at.wrapping_add(std::mem::size_of::<Option<State>>() - 1));
+        crate::prefetch::prefetch_value(&**st as *const Option<State>);
     }
     if let Some(&(k, ..)) = queued.get(j + PARTIAL_AHEAD / 2) {
         p.prefetch_key(k);
@@ -781,9 +779,7 @@ const PARTIAL_AHEAD: usize = 8;
 /// Starts loading a state (up to 80 bytes, so at most two cache lines).
 #[inline]
 fn prefetch_state(st: &State) {
-    let p = (st as *const State).cast::<u8>();
-    series::prefetch(p);
-    series::prefetch(p.wrapping_add(std::mem::size_of::<State>() - 1));
+    crate::prefetch::prefetch_value(st);
 }
 
 /// The group key of a metric, built on a decoder thread.

@@ -11,12 +11,13 @@
 use super::config::{AggConfig, Late};
 use super::direct;
 use super::ranges::{KeyRanges, UNKNOWN};
-use super::series::{append_series_key, prefetch, same_key, Index, KeyHasher};
+use super::series::{append_series_key, prefetch, prefetch_bytes, same_key, Index, KeyHasher};
 use super::shapes::{Found, Probe, Shapes, AHEAD};
 use super::state::{Sample, State};
 use crate::append::append;
 use crate::metric::{Kind, Metric, Temporality};
 use crate::ndjson::decode::{number_f64, number_ts, number_value, Spans};
+use crate::prefetch::prefetch_value;
 use crate::stream::{Combine, Part};
 use crate::time::align_down;
 use std::collections::VecDeque;
@@ -93,7 +94,7 @@ impl Partial {
     #[inline]
     pub fn prefetch_entry(&self, i: usize) {
         if let Some(e) = self.entries.get(i) {
-            prefetch((e as *const Entry).cast());
+            prefetch_value(e);
         }
     }
 
@@ -102,10 +103,7 @@ impl Partial {
     pub fn prefetch_key(&self, i: usize) {
         if let Some(e) = self.entries.get(i) {
             let p = self.keys.as_ptr().wrapping_add(e.key_start as usize);
-            prefetch(p);
-            if (p as usize & 63) + (e.key_end - e.key_start) as usize > 64 {
-                prefetch(p.wrapping_add(64));
-            }
+            prefetch_bytes(p, (e.key_end - e.key_start) as usize);
         }
     }
 
@@ -229,8 +227,8 @@ fn slot_hash(hash: u64, start: i64, late: bool) -> u64 {
 #[inline]
 fn prefetch_entry(p: &Partial, i: usize) {
     if let (Some(e), Some(st)) = (p.entries.get(i), p.states.get(i)) {
-        prefetch((e as *const Entry).cast());
-        prefetch((st as *const Option<State>).cast());
+        prefetch_value(e);
+        prefetch_value(st);
     }
 }
 
@@ -590,7 +588,8 @@ impl Combiner {
         };
         if let Some(i) = self.pending.get(LAG - 2).and_then(likely) {
             let e = &p.entries[i];
-            prefetch(p.keys.as_ptr().wrapping_add(e.key_start as usize));
+            let key = p.keys.as_ptr().wrapping_add(e.key_start as usize);
+            prefetch_bytes(key, (e.key_end - e.key_start) as usize);
         }
         if let Some(i) = self.pending.get(LAG - 1).and_then(likely) {
             prefetch_entry(p, i);

@@ -91,16 +91,11 @@ impl Keys {
             return;
         };
         match stage {
-            Stage::Span => prefetch(span as *const [u32; 3] as *const u8),
+            Stage::Span => crate::prefetch::prefetch_value(span),
             Stage::Bytes => {
                 let [chunk, start, len] = *span;
                 if let Some(c) = self.chunks.get(chunk as usize) {
-                    let p = c.as_ptr().wrapping_add(start as usize);
-                    prefetch(p);
-                    // Keys are often longer than a cache line.
-                    if (p as usize & 63) + len as usize > 64 {
-                        prefetch(p.wrapping_add(64));
-                    }
+                    prefetch_bytes(c.as_ptr().wrapping_add(start as usize), len as usize);
                 }
             }
         }
@@ -164,6 +159,20 @@ pub enum Stage {
 }
 
 pub(crate) use crate::prefetch::prefetch;
+
+/// Starts loading the `len` bytes at `p`: every cache line they touch, up to three (a key
+/// of a hundred bytes often spans three, and its kind is in its last two bytes).
+#[inline(always)]
+pub(crate) fn prefetch_bytes(p: *const u8, len: usize) {
+    prefetch(p);
+    let end = (p as usize & 63) + len;
+    if end > 64 {
+        prefetch(p.wrapping_add(64));
+    }
+    if end > 128 {
+        prefetch(p.wrapping_add(len - 1));
+    }
+}
 
 impl std::ops::Index<usize> for Keys {
     type Output = [u8];

@@ -478,7 +478,7 @@ impl Shard {
             return;
         };
         if let Some(last) = self.gauge_last.get(id as usize) {
-            prefetch((last as *const Option<Value>).cast());
+            crate::prefetch::prefetch_value(last);
         }
         if let Some(w) = self.windows.get(&start) {
             w.prefetch(id);
