@@ -361,7 +361,7 @@ impl Aggregator {
             if i + ahead < p.len() {
                 let s = self.entry_shard(p, i + ahead);
                 let e = p.entry(i + ahead);
-                self.shards[s].prefetch_merge(e.hash, e.start, step);
+                self.shards[s].prefetch_merge(e.hash, e.start, step, e.gauge);
             }
         }
     }
@@ -377,9 +377,15 @@ impl Aggregator {
         let mut per_shard: Vec<Vec<Queued>> = (0..self.shards.len())
             .map(|_| Vec::with_capacity(share))
             .collect();
-        for (i, st) in states.iter_mut().enumerate() {
+        for (i, state) in states.iter_mut().enumerate() {
             let e = p.entry(i);
-            per_shard[self.entry_shard(p, i)].push((i, e.hash, e.start, st));
+            per_shard[self.entry_shard(p, i)].push(Queued {
+                index: i as u32,
+                gauge: e.gauge,
+                hash: e.hash,
+                start: e.start,
+                state,
+            });
         }
         let (p_shared, cfg) = (&*p, &self.cfg);
         let jobs = self
@@ -390,8 +396,8 @@ impl Aggregator {
                 move || {
                     for j in 0..entries.len() {
                         prefetch_queued(shard, p_shared, &entries, j);
-                        let i = entries[j].0;
-                        let st = entries[j].3.take();
+                        let i = entries[j].index as usize;
+                        let st = entries[j].state.take();
                         shard.merge_entry(cfg, p_shared, i, st, closed);
                     }
                 }
@@ -749,26 +755,32 @@ fn prefetch_ahead(table: &SeriesTable, groups: &[Sorted], i: usize) {
     }
 }
 
-/// An entry of a block's partial aggregate queued for its shard: its index, hash, window
-/// start and state.
-type Queued<'p> = (usize, u64, i64, &'p mut Option<State>);
+/// An entry of a block's partial aggregate queued for its shard: what the merge's
+/// lookahead reads of it, and its state.
+struct Queued<'p> {
+    index: u32,
+    gauge: bool,
+    hash: u64,
+    start: i64,
+    state: &'p mut Option<State>,
+}
 
 /// Starts loading, ahead of merging queued entry `j`, the series-table slots and keys of
 /// the entries after it (`MERGE_LOOKAHEAD`), and their own entry, state and key bytes.
 #[inline]
 fn prefetch_queued(shard: &Shard, p: &Partial, queued: &[Queued], j: usize) {
     for (ahead, step) in MERGE_LOOKAHEAD {
-        if let Some(&(_, hash, start, _)) = queued.get(j + ahead) {
-            shard.prefetch_merge(hash, start, step);
+        if let Some(q) = queued.get(j + ahead) {
+            shard.prefetch_merge(q.hash, q.start, step, q.gauge);
         }
     }
-    if let Some((k, _, _, st)) = queued.get(j + PARTIAL_AHEAD) {
-        p.prefetch_entry(*k);
+    if let Some(q) = queued.get(j + PARTIAL_AHEAD) {
+        p.prefetch_entry(q.index as usize);
         // By address only: reading whether it holds a state would wait for the load.
-        crate::prefetch::prefetch_value(&**st as *const Option<State>);
+        crate::prefetch::prefetch_value(&*q.state as *const Option<State>);
     }
-    if let Some(&(k, ..)) = queued.get(j + PARTIAL_AHEAD / 2) {
-        p.prefetch_key(k);
+    if let Some(q) = queued.get(j + PARTIAL_AHEAD / 2) {
+        p.prefetch_key(q.index as usize);
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Entry {
     pub first: u32,
     /// The key range (shard) of its key, or `ranges::UNKNOWN`.
     pub shard: u16,
+    /// Its state is a gauge's (whose last value the merge records).
+    pub gauge: bool,
 }
 
 /// What one block contributed: entries in order of first appearance, with their states.
@@ -195,6 +197,7 @@ impl Partial {
             .as_ref()
             .and_then(|r| r.get())
             .map_or(UNKNOWN, |r| r.tag(&self.keys[key_start..]));
+        let state = make();
         self.entries.push(Entry {
             start,
             hash,
@@ -205,8 +208,9 @@ impl Partial {
             placed: 0,
             first: 0,
             shard,
+            gauge: matches!(state, Some(State::Gauge(_))),
         });
-        self.states.push(make());
+        self.states.push(state);
         i
     }
 

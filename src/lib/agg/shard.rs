@@ -465,11 +465,11 @@ impl Shard {
     }
 
     /// Starts loading what merging an entry hashed `hash` will read, one step per call
-    /// (`SeriesTable::prefetch_lookup`); once its id is known, also the group's last gauge
-    /// value and its slot in the window at `start`, which the merge writes and reads at
-    /// random places of tables as large as the series and the window.
+    /// (`SeriesTable::prefetch_lookup`); once its id is known, also the group's slot in
+    /// the window at `start` and, for a `gauge`, its last value, which the merge writes
+    /// and reads at random places of tables as large as the series and the window.
     #[inline]
-    pub fn prefetch_merge(&self, hash: u64, start: i64, step: Lookup) {
+    pub fn prefetch_merge(&self, hash: u64, start: i64, step: Lookup, gauge: bool) {
         self.groups.prefetch_lookup(hash, step);
         if step != Lookup::Bytes {
             return;
@@ -477,7 +477,7 @@ impl Shard {
         let Some(id) = self.groups.likely_id(hash) else {
             return;
         };
-        if let Some(last) = self.gauge_last.get(id as usize) {
+        if let Some(last) = self.gauge_last.get(id as usize).filter(|_| gauge) {
             crate::prefetch::prefetch_value(last);
         }
         if let Some(w) = self.windows.get(&start) {
