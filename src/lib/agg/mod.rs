@@ -341,7 +341,8 @@ impl Aggregator {
                 self.prefetch_merge(p, i);
                 let st = p.take_state(i);
                 let s = self.entry_shard(p, i);
-                self.shards[s].merge_entry(&self.cfg, p, i, st, closed);
+                let e = *p.entry(i);
+                self.shards[s].merge_entry(&self.cfg, p, &e, st, closed);
             }
         } else {
             self.merge_in_parallel(p, closed)?;
@@ -379,13 +380,7 @@ impl Aggregator {
             .collect();
         for (i, state) in states.iter_mut().enumerate() {
             let e = p.entry(i);
-            per_shard[self.entry_shard(p, i)].push(Queued {
-                index: i as u32,
-                gauge: e.gauge,
-                hash: e.hash,
-                start: e.start,
-                state,
-            });
+            per_shard[self.entry_shard(p, i)].push(Queued { entry: *e, state });
         }
         let (p_shared, cfg) = (&*p, &self.cfg);
         let jobs = self
@@ -396,9 +391,9 @@ impl Aggregator {
                 move || {
                     for j in 0..entries.len() {
                         prefetch_queued(shard, p_shared, &entries, j);
-                        let i = entries[j].index as usize;
+                        let e = entries[j].entry;
                         let st = entries[j].state.take();
-                        shard.merge_entry(cfg, p_shared, i, st, closed);
+                        shard.merge_entry(cfg, p_shared, &e, st, closed);
                     }
                 }
             });
@@ -755,13 +750,11 @@ fn prefetch_ahead(table: &SeriesTable, groups: &[Sorted], i: usize) {
     }
 }
 
-/// An entry of a block's partial aggregate queued for its shard: what the merge's
-/// lookahead reads of it, and its state.
+/// An entry of a block's partial aggregate queued for its shard, copied in block order
+/// (a shard's entries are about every sixteenth of the block, each a cache line or two
+/// the merge would otherwise load at random), and its state.
 struct Queued<'p> {
-    index: u32,
-    gauge: bool,
-    hash: u64,
-    start: i64,
+    entry: partial::Entry,
     state: &'p mut Option<State>,
 }
 
@@ -771,16 +764,16 @@ struct Queued<'p> {
 fn prefetch_queued(shard: &Shard, p: &Partial, queued: &[Queued], j: usize) {
     for (ahead, step) in MERGE_LOOKAHEAD {
         if let Some(q) = queued.get(j + ahead) {
-            shard.prefetch_merge(q.hash, q.start, step, q.gauge);
+            let e = &q.entry;
+            shard.prefetch_merge(e.hash, e.start, step, e.gauge);
         }
     }
     if let Some(q) = queued.get(j + PARTIAL_AHEAD) {
-        p.prefetch_entry(q.index as usize);
         // By address only: reading whether it holds a state would wait for the load.
         crate::prefetch::prefetch_value(&*q.state as *const Option<State>);
     }
     if let Some(q) = queued.get(j + PARTIAL_AHEAD / 2) {
-        p.prefetch_key(q.index as usize);
+        p.prefetch_key_of(&q.entry);
     }
 }
 

@@ -88,8 +88,21 @@ impl Partial {
         key_of(&self.entries, &self.keys, i)
     }
 
-    pub fn unit(&self, i: usize) -> &str {
-        &self.units[self.entries[i].unit as usize]
+    /// The key of entry `e` (a copy of one of this block's entries).
+    pub fn key_of(&self, e: &Entry) -> &[u8] {
+        &self.keys[e.key_start as usize..e.key_end as usize]
+    }
+
+    /// The unit of entry `e`.
+    pub fn unit_of(&self, e: &Entry) -> &str {
+        &self.units[e.unit as usize]
+    }
+
+    /// Starts loading the key bytes of entry `e`.
+    #[inline]
+    pub fn prefetch_key_of(&self, e: &Entry) {
+        let key = self.keys.as_ptr().wrapping_add(e.key_start as usize);
+        prefetch_bytes(key, (e.key_end - e.key_start) as usize);
     }
 
     /// Starts loading entry `i` (not its key or state).

@@ -8,7 +8,7 @@
 use super::config::{AggConfig, Idle, Late};
 use super::counter::{self, Reading};
 use super::emit::Totals;
-use super::partial::Partial;
+use super::partial::{Entry, Partial};
 use super::series::{prefetch, Lookup, SeriesId, SeriesTable};
 use super::state::{IdleKind, State};
 use super::AggStats;
@@ -490,21 +490,21 @@ impl Shard {
         &mut self,
         cfg: &AggConfig,
         p: &Partial,
-        i: usize,
+        e: &Entry,
         st: Option<State>,
         closed: i64,
     ) {
-        let e = *p.entry(i);
+        let key = p.key_of(e);
         let gid = self
             .groups
-            .intern_hashed(e.hash, p.key(i), p.unit(i), cfg.max_series);
+            .intern_hashed(e.hash, key, p.unit_of(e), cfg.max_series);
         let Some(gid) = gid else {
             self.stats.refused += u64::from(e.first);
             if e.first > 0 {
                 warn_key(
                     &mut self.limit,
                     "series_refused",
-                    p.key(i),
+                    key,
                     e.start,
                     REFUSED,
                 );
@@ -514,7 +514,7 @@ impl Shard {
         let late = e.late || e.start <= closed;
         if late {
             self.stats.late += u64::from(e.placed);
-            warn_key(&mut self.limit, "late_point", p.key(i), e.start, LATE);
+            warn_key(&mut self.limit, "late_point", key, e.start, LATE);
             if cfg.late == Late::Drop {
                 return;
             }
