@@ -93,6 +93,10 @@ impl Partial {
         &self.keys[e.key_start as usize..e.key_end as usize]
     }
 
+    pub fn unit(&self, i: usize) -> &str {
+        self.unit_of(&self.entries[i])
+    }
+
     /// The unit of entry `e`.
     pub fn unit_of(&self, e: &Entry) -> &str {
         &self.units[e.unit as usize]

@@ -4,10 +4,12 @@
 
 use super::series::prefix8;
 
-/// Keys where range i + 1 begins, each with its first eight bytes.
+/// Keys where range i + 1 begins, and apart from them their first eight bytes, which
+/// place most keys with a few vector compares.
 #[derive(Clone, Debug, Default)]
 pub struct KeyRanges {
-    splitters: Vec<(u64, Box<[u8]>)>,
+    splitters: Vec<Box<[u8]>>,
+    prefixes: Vec<u64>,
 }
 
 /// An entry whose range was not found on the decoder thread (the ranges were not chosen
@@ -23,14 +25,15 @@ impl KeyRanges {
         }
         sample.sort_unstable();
         sample.dedup();
-        let mut splitters: Vec<(u64, Box<[u8]>)> = (1..n)
-            .map(|i| {
-                let key = sample[i * sample.len() / n];
-                (prefix8(key), key.into())
-            })
+        let mut splitters: Vec<Box<[u8]>> = (1..n)
+            .map(|i| sample[i * sample.len() / n].into())
             .collect();
         splitters.dedup();
-        Some(KeyRanges { splitters })
+        let prefixes = splitters.iter().map(|s| prefix8(s)).collect();
+        Some(KeyRanges {
+            splitters,
+            prefixes,
+        })
     }
 
     /// The range of `key`: the number of splitters at or below it, each compared by its
@@ -39,12 +42,21 @@ impl KeyRanges {
     pub fn of(&self, key: &[u8]) -> usize {
         // Counted rather than searched: a binary search's branches mispredict at random.
         let prefix = prefix8(key);
-        self.splitters
-            .iter()
-            .map(|(sp_prefix, sp)| {
-                usize::from(*sp_prefix < prefix) + usize::from(*sp_prefix == prefix && **sp <= *key)
-            })
-            .sum()
+        let (below, same) = self.prefixes.iter().fold((0, 0), |(below, same), &p| {
+            (
+                below + usize::from(p < prefix),
+                same + usize::from(p == prefix),
+            )
+        });
+        if same == 0 {
+            return below;
+        }
+        // The splitters sharing the key's first eight bytes follow those below them.
+        below
+            + self.splitters[below..below + same]
+                .iter()
+                .filter(|s| ***s <= *key)
+                .count()
     }
 
     /// `of`, as an entry records it.
@@ -77,7 +89,7 @@ mod tests {
         }
         // A splitter begins its range; a key just below it, with the same first eight
         // bytes, is placed by comparing whole keys.
-        for (i, (_, s)) in ranges.splitters.iter().enumerate() {
+        for (i, s) in ranges.splitters.iter().enumerate() {
             assert_eq!(ranges.of(s), i + 1);
             let mut below = s.to_vec();
             *below.last_mut().unwrap() -= 1;

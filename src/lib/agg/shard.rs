@@ -501,13 +501,7 @@ impl Shard {
         let Some(gid) = gid else {
             self.stats.refused += u64::from(e.first);
             if e.first > 0 {
-                warn_key(
-                    &mut self.limit,
-                    "series_refused",
-                    key,
-                    e.start,
-                    REFUSED,
-                );
+                warn_key(&mut self.limit, "series_refused", key, e.start, REFUSED);
             }
             return;
         };
