@@ -1,7 +1,7 @@
 //! Finding the bytes that matter inside JSON strings (`"`, `\`, control characters), and
-//! the digits of numbers, eight bytes at a time. Metric names, tags and numbers are short,
-//! where a word-at-a-time scan beats both a byte loop and SIMD searches with their set-up
-//! cost.
+//! the digits of numbers, sixteen or eight bytes at a time. Metric names, tags and numbers
+//! are short, where SSE2 and word-at-a-time scans beat both a byte loop and SIMD searches
+//! with their set-up cost.
 
 pub const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
