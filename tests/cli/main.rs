@@ -1,5 +1,6 @@
 //! End-to-end tests: the real binaries in real pipelines.
 
+mod agg_peers;
 mod codec;
 mod collect_sources;
 mod collect_system;

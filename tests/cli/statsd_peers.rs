@@ -22,7 +22,7 @@ fn peers() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("peers")
 }
 
-fn need(tool: &str, args: &[&str], how: &str) {
+pub fn need(tool: &str, args: &[&str], how: &str) {
     match Command::new(tool).args(args).output() {
         Ok(o) if o.status.success() => {}
         _ => panic!(
@@ -34,7 +34,7 @@ fn need(tool: &str, args: &[&str], how: &str) {
 
 /// Installs into `root` by running `install` in a staging directory renamed into place;
 /// `done` tells a finished install.
-fn install_once(root: &Path, done: &dyn Fn(&Path) -> bool, install: &dyn Fn(&Path)) {
+pub fn install_once(root: &Path, done: &dyn Fn(&Path) -> bool, install: &dyn Fn(&Path)) {
     if done(root) {
         return;
     }
