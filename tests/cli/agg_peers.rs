@@ -8,7 +8,7 @@
 
 use super::harness;
 use super::statsd::TempDir;
-use super::statsd_peers::{install_once, need};
+use super::statsd_peers::{peers, pip_package};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -17,10 +17,6 @@ use std::sync::OnceLock;
 
 const DUCKDB: &str = "2.0.1";
 const WINDOW_NS: i64 = 10_000_000_000;
-
-fn peers() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("peers")
-}
 
 /// `shared/agg-bench` beside the repository or an ancestor of it.
 fn agg_bench() -> PathBuf {
@@ -56,35 +52,7 @@ fn tlm_gen() -> &'static Path {
 /// The directory holding the `duckdb` Python package, for PYTHONPATH.
 fn py_duckdb() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let how = "install python3 and pip (Debian: apt-get install python3 python3-pip)";
-        need("python3", &["--version"], how);
-        let root = peers().join(format!("py-duckdb-{DUCKDB}"));
-        let done = |r: &Path| r.join(format!("duckdb-{DUCKDB}.dist-info")).exists();
-        install_once(&root, &done, &|staging| {
-            need("python3", &["-m", "pip", "--version"], how);
-            let out = Command::new("python3")
-                .args(["-m", "pip", "install", "--no-deps", "--no-input", "-q"])
-                .args([
-                    "--disable-pip-version-check",
-                    "--only-binary",
-                    ":all:",
-                    "--target",
-                ])
-                .arg(staging)
-                .arg(format!("duckdb=={DUCKDB}"))
-                .env("PIP_ROOT_USER_ACTION", "ignore")
-                .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
-                .output()
-                .expect("python3 -m pip");
-            assert!(
-                out.status.success(),
-                "pip install duckdb=={DUCKDB} failed:\n{}",
-                harness::text(&out.stderr)
-            );
-        });
-        root
-    })
+    DIR.get_or_init(|| pip_package("duckdb", DUCKDB, true))
 }
 
 /// A series and window: name, tags (sorted JSON), window start.

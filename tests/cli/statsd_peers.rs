@@ -18,11 +18,11 @@ use std::sync::OnceLock;
 const PY_STATSD: &str = "4.0.1";
 const HOT_SHOTS: &str = "11.2.0";
 
-fn peers() -> PathBuf {
+pub fn peers() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("peers")
 }
 
-pub fn need(tool: &str, args: &[&str], how: &str) {
+fn need(tool: &str, args: &[&str], how: &str) {
     match Command::new(tool).args(args).output() {
         Ok(o) if o.status.success() => {}
         _ => panic!(
@@ -34,7 +34,7 @@ pub fn need(tool: &str, args: &[&str], how: &str) {
 
 /// Installs into `root` by running `install` in a staging directory renamed into place;
 /// `done` tells a finished install.
-pub fn install_once(root: &Path, done: &dyn Fn(&Path) -> bool, install: &dyn Fn(&Path)) {
+fn install_once(root: &Path, done: &dyn Fn(&Path) -> bool, install: &dyn Fn(&Path)) {
     if done(root) {
         return;
     }
@@ -54,35 +54,45 @@ pub fn install_once(root: &Path, done: &dyn Fn(&Path) -> bool, install: &dyn Fn(
     assert!(done(root), "install into {} failed", root.display());
 }
 
+/// Installs `package==version` from PyPI into its own directory under the target directory
+/// (once, binary wheels only when `binary`), and returns that directory, for PYTHONPATH.
+pub fn pip_package(package: &str, version: &str, binary: bool) -> PathBuf {
+    let how = "install python3 and pip (Debian: apt-get install python3 python3-pip)";
+    need("python3", &["--version"], how);
+    let root = peers().join(format!("py-{package}-{version}"));
+    let done = |r: &Path| r.join(format!("{package}-{version}.dist-info")).exists();
+    install_once(&root, &done, &|staging| {
+        need("python3", &["-m", "pip", "--version"], how);
+        let out = Command::new("python3")
+            .args(["-m", "pip", "install", "--no-deps", "--no-input", "-q"])
+            .args(["--disable-pip-version-check"])
+            .args(if binary {
+                &["--only-binary", ":all:"][..]
+            } else {
+                &[]
+            })
+            .arg("--target")
+            .arg(staging)
+            .arg(format!("{package}=={version}"))
+            .env("PIP_ROOT_USER_ACTION", "ignore")
+            // Debian's python refuses pip installs (PEP 668) unless told; `--target`
+            // writes only into the target directory, never the system's packages.
+            .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
+            .output()
+            .expect("python3 -m pip");
+        assert!(
+            out.status.success(),
+            "pip install {package}=={version} failed:\n{}",
+            harness::text(&out.stderr)
+        );
+    });
+    root
+}
+
 /// The directory holding the `statsd` Python package, for PYTHONPATH.
 fn py_statsd() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let how = "install python3 and pip (Debian: apt-get install python3 python3-pip)";
-        need("python3", &["--version"], how);
-        let root = peers().join(format!("py-statsd-{PY_STATSD}"));
-        let done = |r: &Path| r.join(format!("statsd-{PY_STATSD}.dist-info")).exists();
-        install_once(&root, &done, &|staging| {
-            need("python3", &["-m", "pip", "--version"], how);
-            let out = Command::new("python3")
-                .args(["-m", "pip", "install", "--no-deps", "--no-input", "-q"])
-                .args(["--disable-pip-version-check", "--target"])
-                .arg(staging)
-                .arg(format!("statsd=={PY_STATSD}"))
-                .env("PIP_ROOT_USER_ACTION", "ignore")
-                // Debian's python refuses pip installs (PEP 668) unless told; `--target`
-                // writes only into the target directory, never the system's packages.
-                .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
-                .output()
-                .expect("python3 -m pip");
-            assert!(
-                out.status.success(),
-                "pip install statsd=={PY_STATSD} failed:\n{}",
-                harness::text(&out.stderr)
-            );
-        });
-        root
-    })
+    DIR.get_or_init(|| pip_package("statsd", PY_STATSD, false))
 }
 
 /// The `node_modules` directory holding `hot-shots`, for NODE_PATH.
