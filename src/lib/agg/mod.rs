@@ -561,8 +561,9 @@ impl Aggregator {
         let s = self.stats();
         let series = self.series_count();
         let table_bytes: usize = self.shards.iter().map(|s| s.groups.heap_bytes()).sum();
-        let n = series.max(1);
         let peak_rss = crate::runtime::peak_rss_bytes();
+        // Without series there is nothing to divide by: 0, not the empty tables' size.
+        let per_series = |bytes: u64| bytes.checked_div(series as u64).unwrap_or(0);
         crate::log!(
             Info,
             "summary",
@@ -576,9 +577,9 @@ impl Aggregator {
             rejected = s.rejected,
             resets = s.resets,
             wraps = s.wraps,
-            series_table_bytes_per_series = table_bytes / n,
+            series_table_bytes_per_series = per_series(table_bytes as u64),
             peak_rss_mib = peak_rss >> 20,
-            peak_rss_bytes_per_series = peak_rss / n as u64
+            peak_rss_bytes_per_series = per_series(peak_rss)
         );
     }
 }
