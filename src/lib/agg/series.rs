@@ -674,17 +674,21 @@ impl SeriesTable {
         }
         let keys = &self.keys;
         let cmp = |a: &Ranked, b: &Ranked| {
-            a.0.cmp(&b.0)
-                .then_with(|| keys[a.1 as usize].cmp(&keys[b.1 as usize]))
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| keys[a.2 as usize].cmp(&keys[b.2 as usize]))
         };
         // New keys were stored one after another, so reading their prefixes is sequential.
         let mut fresh: Vec<Ranked> = (self.ranked..keys.len())
-            .map(|id| (key_prefix(&keys[id]), id as SeriesId))
+            .map(|id| {
+                let (prefix, tail) = key_prefix(&keys[id]);
+                (prefix, tail, id as SeriesId)
+            })
             .collect();
         fresh.sort_unstable_by(cmp);
         let moved = merge_into(&mut self.order, &fresh, |a, b| cmp(a, b).is_le());
         self.rank.resize(keys.len(), 0);
-        for (pos, &(_, id)) in self.order.iter().enumerate().skip(moved) {
+        for (pos, &(_, _, id)) in self.order.iter().enumerate().skip(moved) {
             self.rank[id as usize] = pos as u32;
         }
         self.ranked = keys.len();
@@ -732,12 +736,10 @@ fn sort_by_rank(order: &mut Vec<u64>, bits: u32) {
     }
 }
 
-/// A series in output order: its key's first 16 bytes (see `key_prefix`) and its id.
-type Ranked = ([u64; 2], SeriesId);
+/// A series in output order: its key's first 20 bytes (see `key_prefix`) and its id, in
+/// 24 bytes.
+type Ranked = ([u64; 2], u32, SeriesId);
 
-/// The first 16 bytes of a key, zero-padded, as two big-endian words. Keys whose prefixes
-/// differ compare as their prefixes do, so sorting reads a key's bytes only on a tie: a
-/// million keys in random memory would otherwise cost a cache miss per comparison.
 /// A key's first eight bytes as a big-endian number, zero-padded: keys of different
 /// prefixes order as their prefixes do (a zero pad sorts like the end of a shorter key,
 /// so equal prefixes decide nothing).
@@ -745,20 +747,27 @@ type Ranked = ([u64; 2], SeriesId);
 pub(crate) fn prefix8(key: &[u8]) -> u64 {
     match key.first_chunk::<8>() {
         Some(first) => u64::from_be_bytes(*first),
-        None => key_prefix(key)[0],
+        None => key_prefix(key).0[0],
     }
 }
 
-fn key_prefix(key: &[u8]) -> [u64; 2] {
-    let mut b = [0u8; 16];
-    let n = key.len().min(16);
+/// The first 20 bytes of a key, zero-padded, as big-endian words. Keys whose prefixes
+/// differ compare as their prefixes do, so sorting reads a key's bytes only on a tie: a
+/// million keys in random memory would otherwise cost a cache miss per comparison. 20
+/// bytes fill what an id leaves of 24, and reach past a host and the start of a metric
+/// name (`api0167.http.request_…`): at a million series, 10% of neighbours in output
+/// order tie on them, where 29% tied on 16.
+fn key_prefix(key: &[u8]) -> ([u64; 2], u32) {
+    let mut b = [0u8; 20];
+    let n = key.len().min(20);
     b[..n].copy_from_slice(&key[..n]);
     let word = |at: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&b[at..at + 8]);
         u64::from_be_bytes(w)
     };
-    [word(0), word(8)]
+    let tail = u32::from_be_bytes([b[16], b[17], b[18], b[19]]);
+    ([word(0), word(8)], tail)
 }
 
 /// Whether the key pieces `body` hold no byte JSON escapes (`"`, `\`, below 0x20) other
@@ -1257,8 +1266,13 @@ mod tests {
     }
 
     #[test]
+    fn a_ranked_series_takes_24_bytes() {
+        assert_eq!(std::mem::size_of::<Ranked>(), 24);
+    }
+
+    #[test]
     fn key_prefixes_order_as_keys_do() {
-        let keys: [&[u8]; 9] = [
+        let keys: [&[u8]; 13] = [
             b"",
             b"a",
             b"a\0",
@@ -1266,6 +1280,10 @@ mod tests {
             b"abcdefghijklmnop",
             b"abcdefghijklmnopq",
             b"abcdefghijklmnoq",
+            b"abcdefghijklmnopqrst",
+            b"abcdefghijklmnopqrsu",
+            b"abcdefghijklmnopqrstu",
+            b"abcdefghijklmnopqrt",
             b"b\0\x01",
             b"\xff",
         ];
