@@ -24,6 +24,7 @@ fn run(args: AggArgs) -> tlm::Result<()> {
     opts.max_buffered_block = tlm::agg::MAX_BUFFERED_BLOCK_BYTES;
     opts.size_after_first = true;
     opts.linger = tlm::agg::BLOCK_LINGER;
+    opts.first_linger = tlm::agg::FIRST_BLOCK_LINGER;
     aggregator.set_threads(opts.threads);
     let hooks = aggregator.hooks();
     tlm::stream::run_with(inputs, &opts, hooks, &mut aggregator, &mut Output::stdout())?;

@@ -147,6 +147,10 @@ pub struct StreamOptions {
     /// often a moment behind the reader; without a wait its blocks would be a pipe buffer
     /// each, and per-block work would dominate. Zero: never wait.
     pub linger: Duration,
+    /// With `size_after_first`: how long the first block may wait, in all, when longer
+    /// than `linger`. What the sink learns from the first block decides how the rest is
+    /// read, so it should not be cut short while the producer starts.
+    pub first_linger: Duration,
 }
 
 impl Default for StreamOptions {
@@ -161,6 +165,7 @@ impl Default for StreamOptions {
             bytes_read: None,
             size_after_first: false,
             linger: Duration::ZERO,
+            first_linger: Duration::ZERO,
         }
     }
 }
@@ -430,6 +435,11 @@ pub fn run_with(
         read: opts.bytes_read.clone(),
         after_first: opts.size_after_first.then_some(size_rx),
         linger: opts.linger,
+        first_linger: if opts.size_after_first {
+            opts.first_linger.max(opts.linger)
+        } else {
+            opts.linger
+        },
     };
     spawn("reader", move || {
         let (blocks, result) = read_blocks(&inputs, sizes, &to_workers, &free_blocks);
@@ -602,6 +612,8 @@ struct BlockSizes {
     /// Where the block size for the blocks after the first arrives, if it is awaited.
     after_first: Option<Receiver<usize>>,
     linger: Duration,
+    /// `linger` for the first block.
+    first_linger: Duration,
 }
 
 /// Cuts every input into blocks of whole lines; returns how many blocks were sent.
@@ -743,7 +755,12 @@ impl Reader<'_> {
         loop {
             let mut block = self.take_block(label)?;
             lines.begin(&mut block.data);
-            let filled = fill_block(&mut lines, &mut block, &self.sizes, &ready);
+            let linger = if self.seq == 0 {
+                self.sizes.first_linger
+            } else {
+                self.sizes.linger
+            };
+            let filled = fill_block(&mut lines, &mut block, &self.sizes, (&ready, linger));
             lines.end(&mut block.data);
             let more = filled
                 .map_err(|e| Stop::Error(Error::new(Exit::Io, format!("reading {label}: {e}"))))?;
@@ -777,7 +794,7 @@ fn fill_block<R: std::io::Read>(
     lines: &mut LineReader<R>,
     block: &mut Block,
     sizes: &BlockSizes,
-    ready: &crate::io::Readiness,
+    (ready, linger): (&crate::io::Readiness, Duration),
 ) -> std::io::Result<bool> {
     let target = sizes.target.min(sizes.max_buffered);
     let mut deadline: Option<std::time::Instant> = None;
@@ -795,7 +812,7 @@ fn fill_block<R: std::io::Read>(
         }
         if !ready.readable_now() {
             let now = std::time::Instant::now();
-            let until = *deadline.get_or_insert(now + sizes.linger);
+            let until = *deadline.get_or_insert(now + linger);
             if now >= until || !ready.readable_within(until - now) {
                 return Ok(more);
             }
@@ -1079,12 +1096,14 @@ mod tests {
         assert!(large <= 5, "{large} against {small}");
     }
 
-    /// Blocks made of a FIFO written in 40 pieces, 5 ms apart, read with `linger`.
-    fn blocks_from_a_slow_pipe(linger: Duration) -> usize {
+    /// Blocks made of a FIFO written in 40 pieces, 5 ms apart, read with `linger`, and
+    /// with `first_linger` for a first block that names the size of the rest.
+    fn blocks_from_a_slow_pipe(linger: Duration, first_linger: Option<Duration>) -> usize {
         let dir = std::env::temp_dir().join(format!(
-            "tlm-stream-fifo-{}-{}",
+            "tlm-stream-fifo-{}-{}-{:?}",
             std::process::id(),
-            linger.as_millis()
+            linger.as_millis(),
+            first_linger.map(|d| d.as_millis())
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("in");
@@ -1110,6 +1129,8 @@ mod tests {
             threads: 1,
             block_bytes: 16 << 20,
             linger,
+            size_after_first: first_linger.is_some(),
+            first_linger: first_linger.unwrap_or_default(),
             ..StreamOptions::default()
         };
         let mut sink = Blocks {
@@ -1126,10 +1147,17 @@ mod tests {
 
     #[test]
     fn a_live_input_fills_blocks_while_lingering() {
-        let eager = blocks_from_a_slow_pipe(Duration::ZERO);
-        let patient = blocks_from_a_slow_pipe(Duration::from_secs(5));
+        let eager = blocks_from_a_slow_pipe(Duration::ZERO, None);
+        let patient = blocks_from_a_slow_pipe(Duration::from_secs(5), None);
         assert!(eager >= 5, "{eager}");
         assert!(patient <= 2, "{patient}");
+    }
+
+    #[test]
+    fn a_first_block_that_names_the_size_lingers_longer() {
+        // Everything arrives within the first block's wait; later blocks would not wait.
+        let first = blocks_from_a_slow_pipe(Duration::ZERO, Some(Duration::from_secs(5)));
+        assert_eq!(first, 1);
     }
 
     /// Every line of `inputs` as the reader and the decoders see it, in blocks of about
@@ -1152,6 +1180,7 @@ mod tests {
             read: None,
             after_first: None,
             linger: Duration::ZERO,
+            first_linger: Duration::ZERO,
         };
         let inputs = inputs.to_vec();
         let reader = std::thread::spawn(move || read_blocks(&inputs, sizes, &to_workers, &free));
@@ -1333,6 +1362,7 @@ mod tests {
             read: None,
             after_first: None,
             linger: Duration::ZERO,
+            first_linger: Duration::ZERO,
         };
         let inputs = vec![Input::File(path.clone())];
         let reader = std::thread::spawn(move || read_blocks(&inputs, sizes, &to_workers, &free));
