@@ -435,11 +435,7 @@ pub fn run_with(
         read: opts.bytes_read.clone(),
         after_first: opts.size_after_first.then_some(size_rx),
         linger: opts.linger,
-        first_linger: if opts.size_after_first {
-            opts.first_linger.max(opts.linger)
-        } else {
-            opts.linger
-        },
+        first_linger: opts.first_linger,
     };
     spawn("reader", move || {
         let (blocks, result) = read_blocks(&inputs, sizes, &to_workers, &free_blocks);
@@ -612,7 +608,7 @@ struct BlockSizes {
     /// Where the block size for the blocks after the first arrives, if it is awaited.
     after_first: Option<Receiver<usize>>,
     linger: Duration,
-    /// `linger` for the first block.
+    /// `StreamOptions::first_linger`.
     first_linger: Duration,
 }
 
@@ -686,6 +682,16 @@ impl Reader<'_> {
         Ok(block)
     }
 
+    /// How long the next block may wait for more of a live input: longer for a first block
+    /// whose size the sink learns from (`StreamOptions::first_linger`).
+    fn linger(&self) -> Duration {
+        let sizes = &self.sizes;
+        match (self.seq, &sizes.after_first) {
+            (0, Some(_)) => sizes.linger.max(sizes.first_linger),
+            _ => sizes.linger,
+        }
+    }
+
     fn send(&mut self, block: Block, bytes: usize) -> std::result::Result<(), Stop> {
         if let Some(read) = &self.sizes.read {
             read.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
@@ -755,12 +761,7 @@ impl Reader<'_> {
         loop {
             let mut block = self.take_block(label)?;
             lines.begin(&mut block.data);
-            let linger = if self.seq == 0 {
-                self.sizes.first_linger
-            } else {
-                self.sizes.linger
-            };
-            let filled = fill_block(&mut lines, &mut block, &self.sizes, (&ready, linger));
+            let filled = fill_block(&mut lines, &mut block, &self.sizes, (&ready, self.linger()));
             lines.end(&mut block.data);
             let more = filled
                 .map_err(|e| Stop::Error(Error::new(Exit::Io, format!("reading {label}: {e}"))))?;

@@ -752,7 +752,7 @@ fn encode_chunk(
 fn prefetch_ahead(table: &SeriesTable, groups: &[Sorted], i: usize) {
     if let Some((id, st)) = groups.get(i + 8) {
         table.prefetch(*id, series::Stage::Span);
-        prefetch_state(st);
+        crate::prefetch::prefetch_value(*st);
     }
     if let Some((id, _)) = groups.get(i + 4) {
         table.prefetch(*id, series::Stage::Bytes);
@@ -789,12 +789,6 @@ fn prefetch_queued(shard: &Shard, p: &Partial, queued: &[Queued], j: usize) {
 /// How many queued entries ahead a block entry and its state are loaded (its key bytes
 /// half as many), before its merge reads them.
 const PARTIAL_AHEAD: usize = 8;
-
-/// Starts loading a state (up to 80 bytes, so at most two cache lines).
-#[inline]
-fn prefetch_state(st: &State) {
-    crate::prefetch::prefetch_value(st);
-}
 
 /// The group key of a metric, built on a decoder thread.
 struct GroupKeys {

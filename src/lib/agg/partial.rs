@@ -11,13 +11,13 @@
 use super::config::{AggConfig, Late};
 use super::direct;
 use super::ranges::{KeyRanges, UNKNOWN};
-use super::series::{append_series_key, prefetch, prefetch_bytes, same_key, Index, KeyHasher};
+use super::series::{append_series_key, prefetch, same_key, Index, KeyHasher};
 use super::shapes::{Found, Probe, Shapes, AHEAD};
 use super::state::{Sample, State};
 use crate::append::append;
 use crate::metric::{Kind, Metric, Temporality};
 use crate::ndjson::decode::{number_f64, number_ts, number_value, Spans};
-use crate::prefetch::prefetch_value;
+use crate::prefetch::{prefetch_bytes, prefetch_value};
 use crate::stream::{Combine, Part};
 use crate::time::align_down;
 use std::collections::VecDeque;
@@ -121,8 +121,7 @@ impl Partial {
     #[inline]
     pub fn prefetch_key(&self, i: usize) {
         if let Some(e) = self.entries.get(i) {
-            let p = self.keys.as_ptr().wrapping_add(e.key_start as usize);
-            prefetch_bytes(p, (e.key_end - e.key_start) as usize);
+            self.prefetch_key_of(e);
         }
     }
 
@@ -612,9 +611,7 @@ impl Combiner {
             Some(id as usize)
         };
         if let Some(i) = self.pending.get(LAG - 2).and_then(likely) {
-            let e = &p.entries[i];
-            let key = p.keys.as_ptr().wrapping_add(e.key_start as usize);
-            prefetch_bytes(key, (e.key_end - e.key_start) as usize);
+            p.prefetch_key(i);
         }
         if let Some(i) = self.pending.get(LAG - 1).and_then(likely) {
             prefetch_entry(p, i);

@@ -158,21 +158,7 @@ pub enum Stage {
     Bytes,
 }
 
-pub(crate) use crate::prefetch::prefetch;
-
-/// Starts loading the `len` bytes at `p`: every cache line they touch, up to three (a key
-/// of a hundred bytes often spans three, and its kind is in its last two bytes).
-#[inline(always)]
-pub(crate) fn prefetch_bytes(p: *const u8, len: usize) {
-    prefetch(p);
-    let end = (p as usize & 63) + len;
-    if end > 64 {
-        prefetch(p.wrapping_add(64));
-    }
-    if end > 128 {
-        prefetch(p.wrapping_add(len - 1));
-    }
-}
+pub(crate) use crate::prefetch::{prefetch, prefetch_bytes};
 
 impl std::ops::Index<usize> for Keys {
     type Output = [u8];

@@ -7,7 +7,7 @@
 //! So lines are announced `AHEAD` lines before they are looked up (`look_ahead`), and each
 //! of those loads is started a few lines apart, while other lines are placed.
 
-use super::series::{prefetch, same_key, Index};
+use super::series::{prefetch, prefetch_bytes, same_key, Index};
 use crate::ndjson::decode::Spans;
 use crate::ndjson::shape::{HoleFinder, Holes};
 use foldhash::fast::FixedState;
@@ -122,11 +122,8 @@ impl<T: Copy> Shapes<T> {
         }
         if let Some(id) = self.likely(BYTES_AT) {
             let r = &self.records[id];
-            let from = r.start as usize;
             let len = r.line_len as usize + r.extra_len as usize;
-            for at in (from..from + len).step_by(64) {
-                prefetch(self.bytes.as_ptr().wrapping_add(at));
-            }
+            prefetch_bytes(self.bytes.as_ptr().wrapping_add(r.start as usize), len);
         }
     }
 

@@ -87,24 +87,24 @@ const PIPE_BYTES: libc::c_int = 1 << 20;
 /// Asks for a `PIPE_BYTES` buffer when `fd` is a pipe: only advice, as a user past the
 /// system's pipe memory quota is refused and keeps the buffer it had.
 fn widen_pipe(fd: std::os::fd::RawFd) {
-    // SAFETY: fstat only writes into the zeroed struct it is given; F_SETPIPE_SZ takes an
-    // int and changes nothing but the pipe's capacity.
+    if is_of_type(fd, libc::S_IFIFO) {
+        // SAFETY: F_SETPIPE_SZ takes an int and changes nothing but the pipe's capacity.
+        unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES) };
+    }
+}
+
+/// Whether `fd` is open on a file of type `kind` (`libc::S_IFREG`, `S_IFIFO`, ...).
+fn is_of_type(fd: std::os::fd::RawFd, kind: libc::mode_t) -> bool {
+    // SAFETY: fstat only writes into the zeroed struct it is given.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO {
-            libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES);
-        }
+        libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == kind
     }
 }
 
 /// Standard input as a file of its own (sharing its offset) when it is a regular file.
 fn stdin_file() -> Option<File> {
-    // SAFETY: fstat only writes into the zeroed struct it is given.
-    let regular = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(0, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
-    };
-    if !regular {
+    if !is_of_type(0, libc::S_IFREG) {
         return None;
     }
     // SAFETY: dup returns a new descriptor that the File then owns alone.
@@ -130,13 +130,8 @@ pub struct Readiness {
 
 impl Readiness {
     fn of(fd: RawFd) -> Readiness {
-        // SAFETY: fstat only writes into the zeroed struct it is given.
-        let regular = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
-        };
         Readiness {
-            poll_fd: (!regular).then_some(fd),
+            poll_fd: (!is_of_type(fd, libc::S_IFREG)).then_some(fd),
         }
     }
 
